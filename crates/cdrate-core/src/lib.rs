@@ -1,0 +1,18 @@
+//! Domain types shared by every cdrate crate. No I/O, no clock, no async.
+//!
+//! - [`money`]: [`Currency`] and [`Money`], exact decimal amounts that refuse
+//!   to mix currencies.
+//! - [`number`]: [`E164`], a dialled number reduced to its international digits.
+//! - [`call`]: [`CallRecord`] (the `call.v1` bus message) and its enums
+//!   [`Source`], [`Direction`], [`Disposition`].
+//!
+//! Everything here is a value: constructors validate, so a value that exists
+//! is valid, and the rest of cdrate parses once and never re-checks.
+
+pub mod call;
+pub mod money;
+pub mod number;
+
+pub use call::{CallRecord, Direction, Disposition, Source};
+pub use money::{Currency, CurrencyError, Money, MoneyError};
+pub use number::{E164Error, E164};
