@@ -75,12 +75,18 @@ pub fn load_dir(dir: &Path) -> Result<TariffSet, TariffErrors> {
 pub fn parse_tariffs(plans: &str, bands: &str, rates: &str) -> Result<TariffSet, TariffErrors> {
     let mut errors = Vec::new();
     let plan_rows = read_plans(plans, &mut errors);
+    let plans_readable = plan_rows.is_some();
+    let plan_rows = plan_rows.unwrap_or_default();
     let band_rows = if bands.trim().is_empty() {
         Vec::new()
     } else {
         read_bands(bands, &mut errors)
     };
     let rate_rows = read_rates(rates, &mut errors);
+    if !plans_readable {
+        // Without plans every band and rate would be "unknown_plan": noise.
+        return Err(sorted(errors));
+    }
 
     let plan_index = index_plans(&plan_rows, &mut errors);
     check_fallbacks(&plan_rows, &plan_index, &mut errors);
@@ -88,11 +94,15 @@ pub fn parse_tariffs(plans: &str, bands: &str, rates: &str) -> Result<TariffSet,
     let plan_rates = group_rates(rate_rows, &plan_index, &plan_bands, plan_rows.len(), &mut errors);
 
     if !errors.is_empty() {
-        // Files first, then by position, so the report reads top to bottom.
-        errors.sort_by_key(|e| (e.file as u8, e.line, e.column));
-        return Err(TariffErrors(errors));
+        return Err(sorted(errors));
     }
     build(plan_rows, plan_index, plan_bands, plan_rates).map_err(|e| TariffErrors(vec![e]))
+}
+
+/// Files first, then by position, so the report reads top to bottom.
+fn sorted(mut errors: Vec<TariffError>) -> TariffErrors {
+    errors.sort_by_key(|e| (e.file as u8, e.line, e.column));
+    TariffErrors(errors)
 }
 
 fn at(file: TariffFile, line: u64, column: usize, kind: K) -> TariffError {
@@ -143,20 +153,20 @@ fn read_sheet(file: TariffFile, text: &str, expected: &[&'static str], errors: &
             return None;
         }
     };
+    // Unknown and duplicate columns are reported but the rows are still
+    // read, so their problems show up in the same pass; only a missing
+    // column makes the file unreadable.
     let mut positions = vec![usize::MAX; expected.len()];
     let mut ok = true;
     let mut seen = HashSet::new();
     for (pos, name) in header.iter().enumerate() {
         if !seen.insert(name) {
             errors.push(at(file, 1, pos + 1, K::DuplicateColumn(name.to_owned())));
-            ok = false;
+            continue;
         }
         match expected.iter().position(|c| *c == name) {
             Some(col) => positions[col] = pos,
-            None => {
-                errors.push(at(file, 1, pos + 1, K::UnknownColumn(name.to_owned())));
-                ok = false;
-            }
+            None => errors.push(at(file, 1, pos + 1, K::UnknownColumn(name.to_owned()))),
         }
     }
     for (col, name) in expected.iter().enumerate() {
@@ -223,10 +233,8 @@ struct PlanRow {
     fallback: Option<(String, usize)>,
 }
 
-fn read_plans(text: &str, errors: &mut Vec<TariffError>) -> Vec<PlanRow> {
-    let Some(sheet) = read_sheet(TariffFile::Plans, text, PLAN_COLUMNS, errors) else {
-        return Vec::new();
-    };
+fn read_plans(text: &str, errors: &mut Vec<TariffError>) -> Option<Vec<PlanRow>> {
+    let sheet = read_sheet(TariffFile::Plans, text, PLAN_COLUMNS, errors)?;
     let mut out = Vec::new();
     for (line, rec) in &sheet.rows {
         let f = |c| sheet.field(*line, rec, c);
@@ -268,7 +276,7 @@ fn read_plans(text: &str, errors: &mut Vec<TariffError>) -> Vec<PlanRow> {
             });
         }
     }
-    out
+    Some(out)
 }
 
 fn required(f: &Field, name: &'static str) -> Result<(), K> {
