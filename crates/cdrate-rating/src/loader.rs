@@ -601,6 +601,9 @@ fn group_bands(
     per_plan
 }
 
+/// An effective period of one rate row: from, to, line, column of `effective_from`.
+type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, u64, usize);
+
 fn group_rates(
     rates: Vec<RateRow>,
     plan_index: &HashMap<String, usize>,
@@ -609,10 +612,7 @@ fn group_rates(
     errors: &mut Vec<TariffError>,
 ) -> Vec<Vec<(String, Rate)>> {
     let mut per_plan: Vec<Vec<(String, Rate)>> = (0..plan_count).map(|_| Vec::new()).collect();
-    let mut periods: HashMap<
-        (usize, Box<str>, Option<u16>),
-        Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, u64, usize)>,
-    > = HashMap::new();
+    let mut periods: HashMap<(usize, Box<str>, Option<u16>), Vec<Period>> = HashMap::new();
     for mut r in rates {
         let Some(&plan) = plan_index.get(&r.plan) else {
             errors.push(at(

@@ -165,7 +165,7 @@ fn applies(set: &TariffSet, plan: usize, rate: &Rate, number: &str, at: DateTime
     let p = &set.plans()[plan];
     let in_band = rate
         .band
-        .map_or(true, |b| p.band(b).unwrap().contains(LocalMoment::of(at, p.timezone)));
+        .is_none_or(|b| p.band(b).unwrap().contains(LocalMoment::of(at, p.timezone)));
     number.starts_with(&*rate.prefix) && rate.is_effective(at) && in_band
 }
 
