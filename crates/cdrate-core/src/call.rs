@@ -31,6 +31,19 @@ impl Source {
             Source::Generic => "generic",
         }
     }
+
+    /// The inverse of [`Source::as_str`]: exactly the snake_case name, as
+    /// written in `identities.csv` and on the wire.
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "freeswitch" => Some(Source::Freeswitch),
+            "twilio" => Some(Source::Twilio),
+            "zadarma" => Some(Source::Zadarma),
+            "fritzbox" => Some(Source::Fritzbox),
+            "generic" => Some(Source::Generic),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,6 +161,24 @@ mod tests {
         assert_eq!(billable_seconds(61_001), 62);
         assert_eq!(sample().billable_seconds(), 62);
         assert_eq!(billable_seconds(u64::MAX), u64::MAX / 1000 + 1);
+    }
+
+    #[test]
+    fn source_parse_inverts_as_str_and_matches_serde() {
+        for source in [
+            Source::Freeswitch,
+            Source::Twilio,
+            Source::Zadarma,
+            Source::Fritzbox,
+            Source::Generic,
+        ] {
+            assert_eq!(Source::parse(source.as_str()), Some(source));
+            let json = serde_json::to_string(&source).unwrap();
+            assert_eq!(json, format!("\"{}\"", source.as_str()));
+        }
+        for unknown in ["", "FreeSWITCH", "fritz", " twilio", "generic "] {
+            assert_eq!(Source::parse(unknown), None, "{unknown:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`number`]: [`E164`], a dialled number reduced to its international digits.
 //! - [`call`]: [`CallRecord`] (the `call.v1` bus message) and its enums
 //!   [`Source`], [`Direction`], [`Disposition`].
+//! - [`rated`]: [`RatedCall`] (the `rated.v1` message), a call with its price.
 //!
 //! Everything here is a value: constructors validate, so a value that exists
 //! is valid, and the rest of cdrate parses once and never re-checks.
@@ -12,7 +13,9 @@
 pub mod call;
 pub mod money;
 pub mod number;
+pub mod rated;
 
 pub use call::{CallRecord, Direction, Disposition, Source};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
 pub use number::{E164Error, E164};
+pub use rated::RatedCall;

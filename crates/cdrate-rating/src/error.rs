@@ -5,7 +5,9 @@
 //! them into [`TariffErrors`] before failing. [`PriceError`] is why one call
 //! could not be priced. Codes are part of the contract: they appear in CLI
 //! output, quarantine reasons and metric labels, so renaming one is a
-//! breaking change.
+//! breaking change. [`AccountError`] is the same for an accounts book
+//! (`accounts.csv` + `identities.csv`), reusing the tariff codes where the
+//! meaning is the same.
 
 use std::fmt;
 
@@ -204,5 +206,256 @@ impl PriceError {
             PriceError::NoRoute { .. } => "no_route",
             PriceError::Overflow => "amount_overflow",
         }
+    }
+}
+
+/// The two files of an accounts book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountFile {
+    Accounts,
+    Identities,
+}
+
+impl AccountFile {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AccountFile::Accounts => "accounts.csv",
+            AccountFile::Identities => "identities.csv",
+        }
+    }
+}
+
+/// What is wrong with an accounts book, without where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountErrorKind {
+    #[error("cannot read the file: {0}")]
+    MissingFile(String),
+    #[error("not valid CSV: {0}")]
+    BadCsv(String),
+    #[error("unknown column {0:?}")]
+    UnknownColumn(String),
+    #[error("missing column {0:?}")]
+    MissingColumn(&'static str),
+    #[error("column {0:?} appears twice")]
+    DuplicateColumn(String),
+    #[error("row has {got} fields, the header has {want}")]
+    BadRow { got: usize, want: usize },
+    #[error("{0} must not be empty")]
+    MissingValue(&'static str),
+    #[error("account {0:?} is defined twice (first on line {1})")]
+    DuplicateAccount(String, u64),
+    #[error("{0:?} is not an ISO 4217 currency code")]
+    BadCurrency(String),
+    #[error("country_code {0:?} must be 1 to 3 digits, not starting with 0")]
+    BadCountryCode(String),
+    #[error("{field} {value:?} {reason}")]
+    BadPrefix {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("cycle_day {0:?} is not a day from 1 to 28")]
+    BadCycleDay(String),
+    #[error("{0:?} is not a decimal number")]
+    BadDecimal(String),
+    #[error("{field} is negative ({value})")]
+    NegativeAmount { field: &'static str, value: String },
+    #[error("{field} {value:?} is not a positive whole number")]
+    BadInteger { field: &'static str, value: String },
+    #[error("extension_length {0:?} is not a whole number from 0 to 7")]
+    BadExtensionLength(String),
+    #[error("source {0:?} is not one of freeswitch, twilio, zadarma, fritzbox, generic")]
+    UnknownSource(String),
+    #[error("account {0:?} is not defined in accounts.csv")]
+    UnknownAccount(String),
+    #[error("{source_name} key {key:?} is mapped twice (first on line {first_line})")]
+    DuplicateIdentity {
+        source_name: &'static str,
+        key: String,
+        first_line: u64,
+    },
+    #[error("{field} {plan:?} is not a plan of the tariff set")]
+    UnknownPlan { field: &'static str, plan: String },
+    #[error("{field} {plan:?} is in {plan_currency}, the account is in {currency}")]
+    PlanCurrencyMismatch {
+        field: &'static str,
+        plan: String,
+        plan_currency: String,
+        currency: String,
+    },
+}
+
+impl AccountErrorKind {
+    pub fn code(&self) -> &'static str {
+        use AccountErrorKind::*;
+        match self {
+            MissingFile(_) => "missing_file",
+            BadCsv(_) => "bad_csv",
+            UnknownColumn(_) => "unknown_column",
+            MissingColumn(_) => "missing_column",
+            DuplicateColumn(_) => "duplicate_column",
+            BadRow { .. } => "bad_row",
+            MissingValue(_) => "missing_value",
+            DuplicateAccount(..) => "duplicate_account",
+            BadCurrency(_) => "bad_currency",
+            BadCountryCode(_) => "bad_country_code",
+            BadPrefix { .. } => "bad_prefix",
+            BadCycleDay(_) => "bad_cycle_day",
+            BadDecimal(_) => "bad_decimal",
+            NegativeAmount { .. } => "negative_amount",
+            BadInteger { .. } => "bad_integer",
+            BadExtensionLength(_) => "bad_extension_length",
+            UnknownSource(_) => "unknown_source",
+            UnknownAccount(_) => "unknown_account",
+            DuplicateIdentity { .. } => "duplicate_identity",
+            UnknownPlan { .. } => "unknown_plan",
+            PlanCurrencyMismatch { .. } => "plan_currency_mismatch",
+        }
+    }
+}
+
+/// One problem in an accounts book and where it is. `line` and `column` are
+/// 1-based; 0 means the whole file or the whole row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {}: {kind}", file.file_name(), kind.code())]
+pub struct AccountError {
+    pub file: AccountFile,
+    pub line: u64,
+    pub column: usize,
+    pub kind: AccountErrorKind,
+}
+
+impl AccountError {
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+}
+
+/// Every problem found in one load of an accounts book, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountErrors(pub Vec<AccountError>);
+
+impl AccountErrors {
+    pub fn iter(&self) -> impl Iterator<Item = &AccountError> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for AccountErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AccountErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The account codes are a contract: each is snake_case, the list is the
+    /// documented one, and structural problems share the tariff codes.
+    #[test]
+    fn account_codes_are_the_documented_snake_case_set() {
+        use AccountErrorKind::*;
+        let s = String::new;
+        let kinds = [
+            MissingFile(s()),
+            BadCsv(s()),
+            UnknownColumn(s()),
+            MissingColumn("x"),
+            DuplicateColumn(s()),
+            BadRow { got: 1, want: 2 },
+            MissingValue("x"),
+            DuplicateAccount(s(), 1),
+            BadCurrency(s()),
+            BadCountryCode(s()),
+            BadPrefix {
+                field: "x",
+                value: s(),
+                reason: "x",
+            },
+            BadCycleDay(s()),
+            BadDecimal(s()),
+            NegativeAmount { field: "x", value: s() },
+            BadInteger { field: "x", value: s() },
+            BadExtensionLength(s()),
+            UnknownSource(s()),
+            UnknownAccount(s()),
+            DuplicateIdentity {
+                source_name: "x",
+                key: s(),
+                first_line: 1,
+            },
+            UnknownPlan { field: "x", plan: s() },
+            PlanCurrencyMismatch {
+                field: "x",
+                plan: s(),
+                plan_currency: s(),
+                currency: s(),
+            },
+        ];
+        let codes: Vec<&str> = kinds.iter().map(|k| k.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "missing_file",
+                "bad_csv",
+                "unknown_column",
+                "missing_column",
+                "duplicate_column",
+                "bad_row",
+                "missing_value",
+                "duplicate_account",
+                "bad_currency",
+                "bad_country_code",
+                "bad_prefix",
+                "bad_cycle_day",
+                "bad_decimal",
+                "negative_amount",
+                "bad_integer",
+                "bad_extension_length",
+                "unknown_source",
+                "unknown_account",
+                "duplicate_identity",
+                "unknown_plan",
+                "plan_currency_mismatch",
+            ]
+        );
+        let unique: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), codes.len());
+        for code in codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') && !code.starts_with('_'),
+                "{code}"
+            );
+        }
+        let tariff_structural = [
+            TariffErrorKind::MissingFile(s()).code(),
+            TariffErrorKind::BadCsv(s()).code(),
+            TariffErrorKind::UnknownColumn(s()).code(),
+            TariffErrorKind::MissingColumn("x").code(),
+            TariffErrorKind::DuplicateColumn(s()).code(),
+            TariffErrorKind::BadRow { got: 1, want: 2 }.code(),
+            TariffErrorKind::MissingValue("x").code(),
+        ];
+        assert_eq!(
+            tariff_structural,
+            kinds.iter().take(7).map(|k| k.code()).collect::<Vec<_>>()[..]
+        );
     }
 }

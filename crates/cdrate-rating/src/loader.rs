@@ -14,10 +14,10 @@ use std::str::FromStr;
 use cdrate_core::Currency;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use csv::StringRecord;
 use rust_decimal::Decimal;
 
 use crate::band::{parse_time_of_day, Band, DaySet, MINUTES_PER_DAY};
+use crate::csv_sheet::{parse_plain_decimal, read_sheet, Field, RowCheck, SheetError, SheetProblem};
 use crate::error::{TariffError, TariffErrorKind as K, TariffErrors, TariffFile};
 use crate::prefix_index::PrefixIndex;
 use crate::tariff::{BandId, Plan, PlanId, Rate, Rounding, TariffSet};
@@ -114,111 +114,21 @@ fn at(file: TariffFile, line: u64, column: usize, kind: K) -> TariffError {
     }
 }
 
-/// A CSV file whose header has been checked: the position of each expected
-/// column in its records.
-struct Sheet {
-    file: TariffFile,
-    positions: Vec<usize>,
-    rows: Vec<(u64, StringRecord)>,
-}
+impl SheetError for TariffError {
+    type File = TariffFile;
+    type Kind = K;
 
-/// A field of one row, with its location for error reports.
-struct Field<'r> {
-    value: &'r str,
-    line: u64,
-    column: usize,
-}
-
-impl Sheet {
-    fn field<'r>(&self, line: u64, rec: &'r StringRecord, col: usize) -> Field<'r> {
-        let pos = self.positions[col];
-        Field {
-            value: rec.get(pos).unwrap_or(""),
-            line,
-            column: pos + 1,
-        }
+    fn at(file: TariffFile, line: u64, column: usize, kind: K) -> TariffError {
+        at(file, line, column, kind)
     }
-}
 
-fn read_sheet(file: TariffFile, text: &str, expected: &[&'static str], errors: &mut Vec<TariffError>) -> Option<Sheet> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let header = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            errors.push(at(file, 1, 0, K::BadCsv(e.to_string())));
-            return None;
-        }
-    };
-    // Unknown and duplicate columns are reported but the rows are still
-    // read, so their problems show up in the same pass; only a missing
-    // column makes the file unreadable.
-    let mut positions = vec![usize::MAX; expected.len()];
-    let mut ok = true;
-    let mut seen = HashSet::new();
-    for (pos, name) in header.iter().enumerate() {
-        if !seen.insert(name) {
-            errors.push(at(file, 1, pos + 1, K::DuplicateColumn(name.to_owned())));
-            continue;
-        }
-        match expected.iter().position(|c| *c == name) {
-            Some(col) => positions[col] = pos,
-            None => errors.push(at(file, 1, pos + 1, K::UnknownColumn(name.to_owned()))),
-        }
-    }
-    for (col, name) in expected.iter().enumerate() {
-        if positions[col] == usize::MAX {
-            errors.push(at(file, 1, 0, K::MissingColumn(name)));
-            ok = false;
-        }
-    }
-    let mut rows = Vec::new();
-    for rec in reader.records() {
-        match rec {
-            Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
-                if rec.len() != header.len() {
-                    errors.push(at(
-                        file,
-                        line,
-                        0,
-                        K::BadRow {
-                            got: rec.len(),
-                            want: header.len(),
-                        },
-                    ));
-                } else {
-                    rows.push((line, rec));
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                errors.push(at(file, line, 0, K::BadCsv(e.to_string())));
-            }
-        }
-    }
-    ok.then_some(Sheet { file, positions, rows })
-}
-
-/// Collects field errors of one row; the row is kept only if it has none.
-struct RowCheck<'e> {
-    file: TariffFile,
-    errors: &'e mut Vec<TariffError>,
-    failed: bool,
-}
-
-impl RowCheck<'_> {
-    fn check<T>(&mut self, f: &Field, r: Result<T, K>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(kind) => {
-                self.errors.push(at(self.file, f.line, f.column, kind));
-                self.failed = true;
-                None
-            }
+    fn from_sheet_problem(problem: SheetProblem) -> K {
+        match problem {
+            SheetProblem::BadCsv(e) => K::BadCsv(e),
+            SheetProblem::UnknownColumn(c) => K::UnknownColumn(c),
+            SheetProblem::MissingColumn(c) => K::MissingColumn(c),
+            SheetProblem::DuplicateColumn(c) => K::DuplicateColumn(c),
+            SheetProblem::BadRow { got, want } => K::BadRow { got, want },
         }
     }
 }
@@ -234,15 +144,11 @@ struct PlanRow {
 }
 
 fn read_plans(text: &str, errors: &mut Vec<TariffError>) -> Option<Vec<PlanRow>> {
-    let sheet = read_sheet(TariffFile::Plans, text, PLAN_COLUMNS, errors)?;
+    let sheet = read_sheet(TariffFile::Plans, text, PLAN_COLUMNS, &[], errors)?;
     let mut out = Vec::new();
     for (line, rec) in &sheet.rows {
         let f = |c| sheet.field(*line, rec, c);
-        let mut row = RowCheck {
-            file: sheet.file,
-            errors,
-            failed: false,
-        };
+        let mut row = RowCheck::new(sheet.file, errors);
         let (name, cur, tz, dec, rnd, fb) = (f(0), f(1), f(2), f(3), f(4), f(5));
         let name_ok = row.check(&name, required(&name, "plan"));
         let currency = row.check(
@@ -297,17 +203,13 @@ struct BandRow {
 }
 
 fn read_bands(text: &str, errors: &mut Vec<TariffError>) -> Vec<BandRow> {
-    let Some(sheet) = read_sheet(TariffFile::Bands, text, BAND_COLUMNS, errors) else {
+    let Some(sheet) = read_sheet(TariffFile::Bands, text, BAND_COLUMNS, &[], errors) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (line, rec) in &sheet.rows {
         let f = |c| sheet.field(*line, rec, c);
-        let mut row = RowCheck {
-            file: sheet.file,
-            errors,
-            failed: false,
-        };
+        let mut row = RowCheck::new(sheet.file, errors);
         let (plan, name, days, start, end) = (f(0), f(1), f(2), f(3), f(4));
         row.check(&plan, required(&plan, "plan"));
         row.check(&name, required(&name, "band"));
@@ -346,17 +248,13 @@ struct RateRow {
 }
 
 fn read_rates(text: &str, errors: &mut Vec<TariffError>) -> Vec<RateRow> {
-    let Some(sheet) = read_sheet(TariffFile::Rates, text, RATE_COLUMNS, errors) else {
+    let Some(sheet) = read_sheet(TariffFile::Rates, text, RATE_COLUMNS, &[], errors) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (line, rec) in &sheet.rows {
         let f = |c| sheet.field(*line, rec, c);
-        let mut row = RowCheck {
-            file: sheet.file,
-            errors,
-            failed: false,
-        };
+        let mut row = RowCheck::new(sheet.file, errors);
         let plan = f(0);
         row.check(&plan, required(&plan, "plan"));
         let prefix = f(1);
@@ -431,16 +329,9 @@ fn read_rates(text: &str, errors: &mut Vec<TariffError>) -> Vec<RateRow> {
     out
 }
 
-/// A non-negative decimal written plainly: digits, at most one `.`, an
-/// optional leading `-` (so a negative amount gets its own code).
+/// A non-negative decimal written plainly (a negative one gets its own code).
 fn amount(s: &str, field: &'static str) -> Result<Decimal, K> {
-    let unsigned = s.strip_prefix('-').unwrap_or(s);
-    let plain = !unsigned.is_empty()
-        && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && unsigned.bytes().filter(|b| *b == b'.').count() <= 1
-        && unsigned.bytes().any(|b| b.is_ascii_digit());
-    let value = if plain { Decimal::from_str(s).ok() } else { None };
-    match value {
+    match parse_plain_decimal(s) {
         None => Err(K::BadDecimal(s.into())),
         Some(v) if v.is_sign_negative() && !v.is_zero() => Err(K::NegativeAmount { field, value: s.into() }),
         Some(v) => Ok(v),

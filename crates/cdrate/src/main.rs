@@ -1,13 +1,27 @@
 //! `cdrate`: one binary, many subcommands (DESIGN §9).
 //!
-//! - [`cli::tariff`]: `cdrate tariff check DIR`, validate a tariff directory.
-//! - [`cli::simulate`]: `cdrate simulate`, price one call or a CSV batch.
+//! - [`cli`]: the command line; one module per subcommand group.
+//! - [`config`]: `cdrate.toml` with `CDRATE_…` overrides.
+//! - [`serve`]: `cdrate serve` wiring and shutdown.
+//! - [`http`]: the HTTP API (ingest, rated calls, health, metrics).
+//! - [`appender`]: group commit of ingested records onto the bus.
+//! - [`worker`]: the rating worker.
+//! - [`imports`]: tariff and account imports into the store.
+//! - [`metrics`], [`logging`]: telemetry.
 //!
 //! The binary owns wiring and presentation only; business rules live in the
 //! library crates. Exit codes: 0 success, 1 the input was rejected (invalid
 //! tariffs, an unpriceable single call), 2 usage or I/O errors.
 
+mod appender;
 mod cli;
+mod config;
+mod http;
+mod imports;
+mod logging;
+mod metrics;
+mod serve;
+mod worker;
 
 use std::process::ExitCode;
 

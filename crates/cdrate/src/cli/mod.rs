@@ -1,33 +1,88 @@
 //! Command-line surface: the clap definitions and the dispatch to each
 //! subcommand's module.
 
+pub mod accounts;
+pub mod quarantine;
+pub mod rerate;
 pub mod simulate;
 pub mod tariff;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
 
 /// CDR rating and billing engine for VoIP operators.
 #[derive(Debug, Parser)]
 #[command(name = "cdrate", version, about)]
 pub struct Cli {
+    /// Configuration file (default: ./cdrate.toml if present). Every key can
+    /// be overridden with CDRATE_<SECTION>__<KEY>.
+    #[arg(long, global = true, env = "CDRATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: text or json (overrides log.format).
+    #[arg(long, global = true)]
+    pub log_format: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the engine: HTTP ingest and API, the bus appender and the rating worker.
+    Serve,
+    /// Apply store migrations and create bus topics, then exit.
+    Migrate,
     /// Work with tariff directories (plans.csv, bands.csv, rates.csv).
     #[command(subcommand)]
     Tariff(tariff::TariffCommand),
+    /// Import billing accounts and source identities.
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
     /// Price a hypothetical call, or a CSV batch of them, and explain it.
     Simulate(simulate::SimulateArgs),
+    /// List or retry records the rating worker could not price.
+    #[command(subcommand)]
+    Quarantine(quarantine::QuarantineCommand),
+    /// Re-price stored calls with the tariffs in force.
+    Rerate(rerate::RerateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that need no configuration run without loading it.
     match cli.command {
-        Command::Tariff(cmd) => tariff::run(cmd),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => return simulate::run(args),
+        Command::Tariff(tariff::TariffCommand::Check { dir }) => return tariff::check(&dir),
+        _ => {}
     }
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(f) = &cli.log_format {
+        config.log.format = match f.as_str() {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => anyhow::bail!("--log-format {other:?} is not text or json"),
+        };
+    }
+    crate::logging::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => crate::serve::run(config).await.map(|_| ExitCode::SUCCESS),
+            Command::Migrate => {
+                let store = crate::serve::open_store(&config).await?;
+                let bus = crate::serve::open_bus(&config).await?;
+                bus.create_topics(config.bus.partitions).await?;
+                store.close().await;
+                println!("store migrated; bus topics ready");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Tariff(cmd) => tariff::run_with_store(cmd, &config).await,
+            Command::Accounts(cmd) => accounts::run(cmd, &config).await,
+            Command::Quarantine(cmd) => quarantine::run(cmd, &config).await,
+            Command::Rerate(args) => rerate::run(args, &config).await,
+            Command::Simulate(_) => Ok(ExitCode::SUCCESS),
+        }
+    })
 }

@@ -15,15 +15,36 @@ pub enum TariffCommand {
         /// Directory holding plans.csv, rates.csv and (optionally) bands.csv.
         dir: PathBuf,
     },
+    /// Validate a tariff directory and store it as the new version in force;
+    /// running workers use it for calls rated from their next batch on.
+    Import {
+        /// Directory holding plans.csv, rates.csv and (optionally) bands.csv.
+        dir: PathBuf,
+    },
 }
 
-pub fn run(cmd: TariffCommand) -> anyhow::Result<ExitCode> {
+/// The subcommands that need the store.
+pub async fn run_with_store(cmd: TariffCommand, config: &crate::config::Config) -> anyhow::Result<ExitCode> {
     match cmd {
         TariffCommand::Check { dir } => check(&dir),
+        TariffCommand::Import { dir } => {
+            let store = crate::serve::open_store(config).await?;
+            let (version, new) = crate::imports::import_tariffs(&store, &dir).await?;
+            store.close().await;
+            if new {
+                println!("imported {} as tariff version {version}", dir.display());
+            } else {
+                println!(
+                    "{} is identical to tariff version {version}; nothing imported",
+                    dir.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn check(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub fn check(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match load_dir(dir) {
         Ok(set) => {

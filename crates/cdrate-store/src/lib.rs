@@ -1,0 +1,211 @@
+//! Storage for cdrate: the only crate that knows SQL.
+//!
+//! - [`Store`]: a connection to SQLite (embedded default, WAL) or PostgreSQL
+//!   through sqlx's `Any` driver, so one set of queries serves both; the few
+//!   statements that must differ branch on [`Backend`].
+//! - [`migrate`]: the schema migrations of `schemas/sql/{sqlite,postgres}`,
+//!   compiled in and applied at open.
+//! - [`bus_log`]: [`BusLog`], the embedded bus's append-only log and group
+//!   offsets.
+//! - [`versions`]: imported tariff and account versions, kept whole.
+//! - [`rated`]: rated calls and usage totals, written together, idempotently.
+//! - [`quarantine`]: records the rating worker could not price.
+//!
+//! Conventions: instants are epoch milliseconds, money is an exact decimal
+//! (TEXT in SQLite, NUMERIC in PostgreSQL, always read back as text).
+//! SQLite gets a single writer connection, so write transactions never race
+//! for the lock; readers use their own pool.
+
+pub mod bus_log;
+pub mod migrate;
+pub mod quarantine;
+pub mod rated;
+pub mod versions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use bus_log::{BusLog, LogEntry};
+pub use quarantine::QuarantineEntry;
+pub use rated::{BatchOutcome, CallFilter, RatedRow, UsageTotal};
+pub use versions::{AccountTexts, StoredVersion, TariffTexts};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported store url {0:?} (use sqlite://PATH or postgres://…)")]
+    BadUrl(String),
+    #[error("cannot create {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    #[error("migration {0} was changed after it was applied")]
+    MigrationChanged(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Database(_) => "store_unavailable",
+            StoreError::BadUrl(_) => "bad_store_url",
+            StoreError::Io { .. } => "store_io",
+            StoreError::Corrupt(_) => "store_corrupt",
+            StoreError::MigrationChanged(_) => "migration_changed",
+        }
+    }
+}
+
+/// Connection settings of a store.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Read connections (and, for PostgreSQL, write connections too).
+    pub max_connections: u32,
+    /// SQLite only: fsync every commit (`synchronous=FULL`) so an
+    /// acknowledged write survives power loss, not just a crash.
+    pub sqlite_sync_full: bool,
+}
+
+impl StoreSettings {
+    pub fn new(url: impl Into<String>) -> StoreSettings {
+        StoreSettings {
+            url: url.into(),
+            max_connections: 8,
+            sqlite_sync_full: true,
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file and its directory if needed) and
+    /// applies pending migrations.
+    pub async fn open(settings: &StoreSettings) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = settings.url.as_str();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(settings.url.clone()));
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if let Some(dir) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|error| StoreError::Io {
+                        path: dir.display().to_string(),
+                        error,
+                    })?;
+                }
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = AnyConnectOptions::from_str(&url)?;
+                let sync = if settings.sqlite_sync_full { "FULL" } else { "NORMAL" };
+                let pragmas = format!(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+                );
+                let pool = |max: u32| {
+                    let pragmas = pragmas.clone();
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(move |conn, _| {
+                            let pragmas = pragmas.clone();
+                            Box::pin(async move {
+                                conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options.clone())
+                };
+                // One writer: SQLite has one write lock anyway, and queueing
+                // here avoids SQLITE_BUSY between our own transactions.
+                let write = pool(1).await?;
+                let read = pool(settings.max_connections.max(1)).await?;
+                Store { backend, write, read }
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(settings.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    backend,
+                    write: pool.clone(),
+                    read: pool,
+                }
+            }
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap query proving the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// An exact decimal parameter `$n` as the backend stores money.
+    fn money_param(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("${n}"),
+            Backend::Postgres => format!("CAST(${n} AS NUMERIC)"),
+        }
+    }
+}
+
+/// Milliseconds since the epoch of a UTC instant.
+pub fn to_ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The UTC instant of epoch milliseconds read from the database.
+pub fn from_ms(ms: i64) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} ms")))
+}
+
+fn parse_decimal(s: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    // PostgreSQL prints NUMERIC in plain notation; SQLite gives back our text.
+    rust_decimal::Decimal::from_str(s.trim()).map_err(|_| StoreError::Corrupt(format!("decimal {s:?}")))
+}

@@ -1,0 +1,283 @@
+//! `cdrate.toml`: one serde tree, sections shaped like the crates. Layers,
+//! later wins: built-in defaults (everything embedded on one machine) → the
+//! file → `CDRATE_<SECTION>__<KEY>` environment variables (e.g.
+//! `CDRATE_STORE__URL`, `CDRATE_BUS__KIND=kafka`). Loaded and validated once
+//! at start-up; a bad key fails with its name.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub bus: BusConfig,
+    pub ingest: IngestConfig,
+    pub rating: RatingConfig,
+    pub import: ImportConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    pub request_body_limit_bytes: usize,
+    /// Upper bound on one request, including waiting for a durable append.
+    pub request_timeout_seconds: u64,
+    /// Upper bound on the whole drain after SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            request_body_limit_bytes: 1 << 20,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (embedded) or `postgres://user@host:port/db`.
+    pub url: String,
+    pub max_connections: u32,
+    /// SQLite: fsync every commit (survives power loss, not only crashes).
+    pub sqlite_sync_full: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://cdrate-data/cdrate.db".into(),
+            max_connections: 8,
+            sqlite_sync_full: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    Embedded,
+    Kafka,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    pub kind: BusKind,
+    /// The embedded log's own SQLite file.
+    pub embedded_url: String,
+    pub kafka_brokers: String,
+    pub kafka_client_id: String,
+    /// Partitions of each topic `cdrate migrate` creates on Kafka.
+    pub partitions: i32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            kind: BusKind::Embedded,
+            embedded_url: "sqlite://cdrate-data/bus.db".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            kafka_client_id: "cdrate".into(),
+            partitions: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most records written by one durable append (group commit).
+    pub append_batch_max_records: usize,
+    /// Requests waiting for the appender; when full, ingest answers 503.
+    pub append_queue_requests: usize,
+    /// Concurrent appends (1 for the embedded log, more help Kafka).
+    pub append_concurrency: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            append_batch_max_records: 2000,
+            append_queue_requests: 4096,
+            append_concurrency: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RatingConfig {
+    /// Run the rating worker in this process.
+    pub enabled: bool,
+    pub batch_max_records: usize,
+    /// How long a worker waits for the first record of a batch.
+    pub batch_wait_ms: u64,
+    /// Back-off after a failed batch before it is read again.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for RatingConfig {
+    fn default() -> Self {
+        RatingConfig {
+            enabled: true,
+            batch_max_records: 2000,
+            batch_wait_ms: 200,
+            retry_backoff_ms: 1000,
+        }
+    }
+}
+
+/// Files imported at start-up when they differ from the stored versions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    pub tariffs_dir: Option<PathBuf>,
+    pub accounts_file: Option<PathBuf>,
+    pub identities_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Prefix of configuration environment variables.
+const ENV_PREFIX: &str = "CDRATE_";
+
+impl Config {
+    /// Loads `path` (if given, it must exist; if not, `cdrate.toml` is used
+    /// when present) and applies environment overrides.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            None => std::fs::read_to_string("cdrate.toml").unwrap_or_default(),
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::from_parts(&text, &env)
+    }
+
+    /// Builds a config from a file's text and environment pairs.
+    pub fn from_parts(text: &str, env: &[(String, String)]) -> anyhow::Result<Config> {
+        let mut tree: toml::Table = toml::from_str(text).context("cdrate.toml is not valid TOML")?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            // CDRATE_TEST_* and CDRATE_CONFIG are not configuration keys.
+            let Some((section, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let table = tree
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .with_context(|| format!("{name}: [{section}] is not a section"))?;
+            table.insert(key, env_value(value));
+        }
+        let config: Config = toml::Value::Table(tree).try_into().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.ingest.append_batch_max_records == 0 || self.rating.batch_max_records == 0 {
+            bail!("ingest.append_batch_max_records and rating.batch_max_records must be at least 1");
+        }
+        if self.ingest.append_queue_requests == 0 || self.ingest.append_concurrency == 0 {
+            bail!("ingest.append_queue_requests and ingest.append_concurrency must be at least 1");
+        }
+        if self.bus.partitions < 1 {
+            bail!("bus.partitions must be at least 1");
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
+            bail!(
+                "log.level {:?} is not one of error, warn, info, debug, trace",
+                self.log.level
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An environment value as the TOML value it spells (number, boolean),
+/// else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_round_trips_through_toml() {
+        let text = toml::to_string(&Config::default()).unwrap();
+        let back = Config::from_parts(&text, &[]).unwrap();
+        assert_eq!(toml::to_string(&back).unwrap(), text);
+        assert_eq!(back.bus.kind, BusKind::Embedded);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = [
+            ("CDRATE_STORE__URL".to_owned(), "postgres://x@h/db".to_owned()),
+            ("CDRATE_BUS__KIND".to_owned(), "kafka".to_owned()),
+            ("CDRATE_RATING__BATCH_MAX_RECORDS".to_owned(), "7".to_owned()),
+            ("CDRATE_TEST_POSTGRES_URL".to_owned(), "ignored".to_owned()),
+        ];
+        let c = Config::from_parts("[store]\nurl = \"sqlite://a.db\"\n[rating]\nenabled = false\n", &env).unwrap();
+        assert_eq!(c.store.url, "postgres://x@h/db");
+        assert_eq!(c.bus.kind, BusKind::Kafka);
+        assert_eq!(c.rating.batch_max_records, 7);
+        assert!(!c.rating.enabled);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = Config::from_parts("[store]\nurll = \"x\"\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("urll"), "{err:#}");
+        let env = [("CDRATE_BUS__KIND".to_owned(), "rabbit".to_owned())];
+        let err = Config::from_parts("", &env).unwrap_err();
+        assert!(format!("{err:#}").contains("rabbit"), "{err:#}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP API: the router, the shared state every handler gets, and the
+//! one error type every 4xx/5xx goes through (`{"code","message"}`).
+//!
+//! - [`ingest`]: `POST /ingest/calls`, the generic source.
+//! - [`calls`]: `GET /v1/calls`, rated calls.
+//! - [`ops`]: `/health`, `/ready`, `/metrics`.
+
+pub mod calls;
+pub mod ingest;
+pub mod ops;
+
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cdrate_bus::Bus;
+use cdrate_store::Store;
+
+use crate::appender::{AppendError, Appender};
+use crate::metrics::Metrics;
+
+/// Everything a handler needs; cloned per request (all fields are handles).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub bus: Bus,
+    pub appender: Appender,
+    pub metrics: Metrics,
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
+    Router::new()
+        .route("/ingest/calls", post(ingest::post_calls))
+        .route("/v1/calls", get(calls::list))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .with_state(state)
+}
+
+/// An error answer: HTTP status, stable code, human message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 5xx whose detail goes to the log, not to the client.
+    pub fn internal(code: &'static str, detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(code, error = %detail, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            "internal error; see the cdrate log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            Json(serde_json::json!({"code": self.code, "message": self.message})),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        match r {
+            JsonRejection::BytesRejection(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", r.body_text())
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                r.body_text(),
+            ),
+            _ => ApiError::bad_request("malformed_payload", r.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::bad_request("bad_query", r.body_text())
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> ApiError {
+        match e {
+            AppendError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "ingest queue is full; retry later",
+            ),
+            AppendError::Failed(code) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "bus_unavailable",
+                format!("the bus did not accept the records ({code}); retry later"),
+            ),
+        }
+    }
+}
+
+impl From<cdrate_store::StoreError> for ApiError {
+    fn from(e: cdrate_store::StoreError) -> ApiError {
+        ApiError::internal(e.code(), e)
+    }
+}

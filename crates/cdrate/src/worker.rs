@@ -1,0 +1,289 @@
+//! The rating worker: consume a batch of `call.v1` records → account →
+//! normalize → price → write rated calls, totals and quarantine entries in
+//! one store transaction → publish to `cdrate.rated.v1` → commit offsets.
+//!
+//! Offsets are committed only after the store commit, and the store is
+//! idempotent on (id, version), so a crash anywhere replays at most one batch
+//! and changes nothing twice. The tariffs and accounts in force are checked
+//! once per batch; when either changes, quarantined records are re-queued.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cdrate_bus::{Bus, Consumer, Delivery, Outgoing, CALLS_TOPIC, RATED_TOPIC, RATER_GROUP};
+use cdrate_core::{CallRecord, RatedCall};
+use cdrate_rating::accounts::AccountBook;
+use cdrate_rating::rate::{rate_call, RateError};
+use cdrate_rating::TariffSet;
+use cdrate_store::{QuarantineEntry, Store};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RatingConfig;
+use crate::metrics::Metrics;
+
+/// Tariffs and accounts in force, with the versions they came from.
+#[derive(Clone, Default)]
+pub struct RatingState {
+    pub tariffs: Option<(i64, Arc<TariffSet>)>,
+    pub accounts: Option<(i64, Arc<AccountBook>)>,
+}
+
+impl RatingState {
+    /// Reloads whatever has a newer version in the store; returns whether
+    /// anything changed. Parsing runs off the async threads.
+    pub async fn refresh(&mut self, store: &Store) -> anyhow::Result<bool> {
+        let mut changed = false;
+        let tv = store.tariff_version().await?;
+        if tv.is_some() && tv != self.tariffs.as_ref().map(|t| t.0) {
+            if let Some(v) = store.latest_tariffs().await? {
+                let texts = v.texts;
+                let set = tokio::task::spawn_blocking(move || {
+                    cdrate_rating::parse_tariffs(&texts.plans, &texts.bands, &texts.rates)
+                })
+                .await?
+                .map_err(|e| anyhow::anyhow!("stored tariff version {} does not load:\n{e}", v.version))?;
+                tracing::info!(
+                    version = v.version,
+                    plans = set.plans().len(),
+                    rates = set.rate_count(),
+                    "tariffs in force"
+                );
+                self.tariffs = Some((v.version, Arc::new(set)));
+                changed = true;
+            }
+        }
+        let av = store.account_version().await?;
+        if av.is_some() && av != self.accounts.as_ref().map(|a| a.0) {
+            if let Some(v) = store.latest_accounts().await? {
+                let texts = v.texts;
+                let book = tokio::task::spawn_blocking(move || {
+                    cdrate_rating::accounts::parse_accounts(&texts.accounts, &texts.identities)
+                })
+                .await?
+                .map_err(|e| anyhow::anyhow!("stored accounts version {} does not load:\n{e}", v.version))?;
+                tracing::info!(
+                    version = v.version,
+                    accounts = book.accounts().len(),
+                    "accounts in force"
+                );
+                self.accounts = Some((v.version, Arc::new(book)));
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Rates one batch of deliveries: the rated calls and the quarantine
+/// entries, in input order. Pure apart from the clock reading passed in.
+pub fn rate_batch(
+    state: &RatingState,
+    batch: &[Delivery],
+    now: chrono::DateTime<Utc>,
+) -> (Vec<RatedCall>, Vec<QuarantineEntry>) {
+    let now_ms = now.timestamp_millis();
+    let mut rated = Vec::with_capacity(batch.len());
+    let mut quarantined = Vec::new();
+    for d in batch {
+        let call: CallRecord = match serde_json::from_slice(&d.payload) {
+            Ok(c) => c,
+            Err(e) => {
+                quarantined.push(QuarantineEntry {
+                    id: format!("raw:{}:{}:{}", d.topic, d.partition, d.offset),
+                    version: 0,
+                    reason: "malformed_record".into(),
+                    detail: e.to_string(),
+                    account_key: d.key.clone(),
+                    payload: d.payload.clone(),
+                    first_seen_at_ms: now_ms,
+                    last_tried_at_ms: now_ms,
+                    attempts: 1,
+                });
+                continue;
+            }
+        };
+        let span = tracing::debug_span!("call", call_id = %call.id, source = call.source.as_str());
+        let _enter = span.enter();
+        let outcome = match (&state.tariffs, &state.accounts) {
+            (Some((tv, tariffs)), Some((_, accounts))) => rate_call(call.clone(), accounts, tariffs, *tv, now),
+            (None, _) => Err(RateError::NoTariffs),
+            (_, None) => Err(RateError::UnknownAccount {
+                origin: call.source.as_str().to_owned(),
+                account_key: call.account_key.clone(),
+            }),
+        };
+        match outcome {
+            Ok(r) => rated.push(r),
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, code = e.code(), error = %e, "quarantined call");
+                quarantined.push(QuarantineEntry {
+                    id: call.id.clone(),
+                    version: i64::from(call.version),
+                    reason: e.code().to_owned(),
+                    detail: e.to_string(),
+                    account_key: call.account_key.clone(),
+                    payload: d.payload.clone(),
+                    first_seen_at_ms: now_ms,
+                    last_tried_at_ms: now_ms,
+                    attempts: 1,
+                });
+            }
+        }
+    }
+    (rated, quarantined)
+}
+
+/// Runs the worker until `cancel`; a batch in flight is finished first.
+pub async fn run(
+    store: Store,
+    bus: Bus,
+    config: RatingConfig,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut state = RatingState::default();
+    let wait = Duration::from_millis(config.batch_wait_ms.max(1));
+    let backoff = Duration::from_millis(config.retry_backoff_ms.max(1));
+    'subscribe: while !cancel.is_cancelled() {
+        let mut consumer = match bus.subscribe(CALLS_TOPIC, RATER_GROUP).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot join the rating group; retrying");
+                pause(&cancel, backoff).await;
+                continue;
+            }
+        };
+        loop {
+            // poll is cancel-safe; nothing after it races the token.
+            let batch = tokio::select! {
+                _ = cancel.cancelled() => break 'subscribe,
+                b = consumer.poll(config.batch_max_records, wait) => b,
+            };
+            let result = match batch {
+                Ok(batch) => handle_batch(&store, &bus, &mut consumer, &mut state, batch, &metrics).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                metrics.rating_batch_failures.with_label_values(&["batch_failed"]).inc();
+                tracing::error!(error = %format!("{e:#}"), "rating batch failed; it will be read again");
+                pause(&cancel, backoff).await;
+                // Re-subscribing rewinds to the committed offset.
+                continue 'subscribe;
+            }
+        }
+    }
+    tracing::info!("rating worker stopped");
+    Ok(())
+}
+
+async fn pause(cancel: &CancellationToken, d: Duration) {
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = tokio::time::sleep(d) => {}
+    }
+}
+
+async fn handle_batch(
+    store: &Store,
+    bus: &Bus,
+    consumer: &mut Consumer,
+    state: &mut RatingState,
+    batch: Vec<Delivery>,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    if state.refresh(store).await.context("loading tariffs and accounts")? {
+        publish_versions(state, metrics);
+        let n = requeue_quarantine(store, bus, None).await?;
+        if n > 0 {
+            tracing::info!(
+                records = n,
+                "tariffs or accounts changed: quarantined records re-queued"
+            );
+        }
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let now = Utc::now();
+    let (rated, quarantined) = rate_batch(state, &batch, now);
+    let out = store
+        .apply_rating_batch(&rated, &quarantined, now.timestamp_millis())
+        .await?;
+    // At least once downstream: every rated row of the batch is published,
+    // so a crash between the store commit and here re-publishes on replay.
+    let messages: Vec<Outgoing> = rated
+        .iter()
+        .filter_map(|r| {
+            serde_json::to_vec(r).ok().map(|payload| Outgoing {
+                key: r.call.account_key.clone(),
+                payload,
+            })
+        })
+        .collect();
+    bus.publish(RATED_TOPIC, &messages).await?;
+    consumer.commit(&batch).await?;
+    metrics
+        .rating_calls
+        .with_label_values(&["rated"])
+        .inc_by(out.inserted as u64);
+    metrics
+        .rating_calls
+        .with_label_values(&["replaced"])
+        .inc_by(out.replaced as u64);
+    metrics
+        .rating_calls
+        .with_label_values(&["duplicate"])
+        .inc_by(out.unchanged as u64);
+    metrics
+        .rating_calls
+        .with_label_values(&["quarantined"])
+        .inc_by(out.quarantined as u64);
+    metrics
+        .rating_batch_duration
+        .with_label_values::<&str>(&[])
+        .observe(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        records = batch.len(),
+        inserted = out.inserted,
+        quarantined = out.quarantined,
+        "batch rated"
+    );
+    Ok(())
+}
+
+fn publish_versions(state: &RatingState, metrics: &Metrics) {
+    if let Some((v, _)) = &state.tariffs {
+        metrics.config_version.with_label_values(&["tariffs"]).set(*v);
+    }
+    if let Some((v, _)) = &state.accounts {
+        metrics.config_version.with_label_values(&["accounts"]).set(*v);
+    }
+}
+
+/// Puts quarantined records (optionally of one reason) back on the calls
+/// topic, to be rated again; malformed payloads stay where they are.
+pub async fn requeue_quarantine(store: &Store, bus: &Bus, reason: Option<&str>) -> anyhow::Result<usize> {
+    let mut after: Option<(String, i64)> = None;
+    let mut total = 0;
+    loop {
+        let page = store
+            .quarantine_list(reason, after.as_ref().map(|(i, v)| (i.as_str(), *v)), 1000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.id.clone(), last.version));
+        let records: Vec<Outgoing> = page
+            .iter()
+            .filter(|e| e.reason != "malformed_record")
+            .map(|e| Outgoing {
+                key: e.account_key.clone(),
+                payload: e.payload.clone(),
+            })
+            .collect();
+        total += records.len();
+        bus.publish(CALLS_TOPIC, &records).await?;
+    }
+    Ok(total)
+}
