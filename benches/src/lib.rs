@@ -4,8 +4,12 @@
 //!   pulling in `rand`.
 //! - [`deck`]: a synthetic tariff directory of N prefixes with bands and
 //!   effective periods, and calls to price against it.
+//! - [`calls`]: CallRecord JSON for `POST /ingest/calls`.
+//! - [`http`]: a minimal keep-alive HTTP/1.1 client.
 
+pub mod calls;
 pub mod deck;
+pub mod http;
 
 /// splitmix64: fast, seedable, good enough for synthetic data.
 #[derive(Debug, Clone)]

@@ -25,6 +25,27 @@ pub const ALERTS_TOPIC: &str = "cdrate.alerts.v1";
 /// Consumer group of the rating workers.
 pub const RATER_GROUP: &str = "cdrate-rater";
 
+/// The topic and group names of one cdrate deployment. A namespace prefix
+/// lets several deployments (or test runs) share one Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub calls: String,
+    pub rated: String,
+    pub alerts: String,
+    pub rater_group: String,
+}
+
+impl Names {
+    pub fn new(namespace: &str) -> Names {
+        Names {
+            calls: format!("{namespace}{CALLS_TOPIC}"),
+            rated: format!("{namespace}{RATED_TOPIC}"),
+            alerts: format!("{namespace}{ALERTS_TOPIC}"),
+            rater_group: format!("{namespace}{RATER_GROUP}"),
+        }
+    }
+}
+
 /// A message to publish. The key decides the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -92,11 +113,11 @@ impl Bus {
     }
 
     /// Creates the cdrate topics if missing (Kafka: with `partitions`).
-    pub async fn create_topics(&self, partitions: i32) -> Result<(), BusError> {
+    pub async fn create_topics(&self, names: &Names, partitions: i32) -> Result<(), BusError> {
         match self {
             Bus::Embedded(_) => Ok(()),
             Bus::Kafka(b) => {
-                b.create_topics(&[CALLS_TOPIC, RATED_TOPIC, ALERTS_TOPIC], partitions)
+                b.create_topics(&[&names.calls, &names.rated, &names.alerts], partitions)
                     .await
             }
         }

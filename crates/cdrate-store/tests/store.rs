@@ -175,8 +175,14 @@ async fn quarantine_is_kept_until_rated() {
             last_tried_at_ms: 0,
             attempts: 0,
         };
-        store.apply_rating_batch(&[], std::slice::from_ref(&q), 10).await.unwrap();
-        store.apply_rating_batch(&[], std::slice::from_ref(&q), 20).await.unwrap();
+        store
+            .apply_rating_batch(&[], std::slice::from_ref(&q), 10)
+            .await
+            .unwrap();
+        store
+            .apply_rating_batch(&[], std::slice::from_ref(&q), 20)
+            .await
+            .unwrap();
         let list = store.quarantine_list(None, None, 10).await.unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(

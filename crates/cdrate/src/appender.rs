@@ -39,7 +39,7 @@ impl Appender {
     /// The tasks end once every handle is dropped and the queue is drained.
     pub fn start(
         bus: Bus,
-        topic: &'static str,
+        topic: String,
         queue_requests: usize,
         batch_max_records: usize,
         concurrency: usize,
@@ -51,7 +51,7 @@ impl Appender {
         // taking requests off the queue, never across the append itself.
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..concurrency {
-            let (bus, rx, metrics) = (bus.clone(), rx.clone(), metrics.clone());
+            let (bus, rx, metrics, topic) = (bus.clone(), rx.clone(), metrics.clone(), topic.clone());
             tracker.spawn(async move {
                 loop {
                     let batch = {
@@ -70,7 +70,7 @@ impl Appender {
                         }
                         batch
                     };
-                    append(&bus, topic, batch, &metrics).await;
+                    append(&bus, &topic, batch, &metrics).await;
                 }
             });
         }

@@ -75,6 +75,9 @@ pub enum BusKind {
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     pub kind: BusKind,
+    /// Prefix of every topic and consumer group name, so several
+    /// deployments can share one Kafka cluster.
+    pub namespace: String,
     /// The embedded log's own SQLite file.
     pub embedded_url: String,
     pub kafka_brokers: String,
@@ -87,6 +90,7 @@ impl Default for BusConfig {
     fn default() -> Self {
         BusConfig {
             kind: BusKind::Embedded,
+            namespace: String::new(),
             embedded_url: "sqlite://cdrate-data/bus.db".into(),
             kafka_brokers: "127.0.0.1:9092".into(),
             kafka_client_id: "cdrate".into(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cdrate_bus::embedded::EmbeddedBus;
 use cdrate_bus::kafka::{KafkaBus, KafkaSettings};
-use cdrate_bus::{Bus, CALLS_TOPIC, RATED_TOPIC, RATER_GROUP};
+use cdrate_bus::{Bus, Names};
 use cdrate_store::{Store, StoreSettings};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -71,7 +71,8 @@ pub fn redact(url: &str) -> String {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
-    bus.create_topics(config.bus.partitions)
+    let names = Names::new(&config.bus.namespace);
+    bus.create_topics(&names, config.bus.partitions)
         .await
         .context("creating bus topics")?;
     imports::import_configured(&store, &config.import).await?;
@@ -81,7 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let appender = Appender::start(
         bus.clone(),
-        CALLS_TOPIC,
+        names.calls.clone(),
         config.ingest.append_queue_requests,
         config.ingest.append_batch_max_records,
         config.ingest.append_concurrency,
@@ -90,22 +91,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let worker_cancel = cancel.child_token();
     if config.rating.enabled {
-        let (store, bus, rating, metrics, token) = (
+        let (store, bus, names, rating, metrics, token) = (
             store.clone(),
             bus.clone(),
+            names.clone(),
             config.rating.clone(),
             metrics.clone(),
             worker_cancel.clone(),
         );
         tracker.spawn(async move {
-            if let Err(e) = worker::run(store, bus, rating, metrics, token).await {
+            if let Err(e) = worker::run(store, bus, names, rating, metrics, token).await {
                 tracing::error!(error = %format!("{e:#}"), "rating worker failed");
             }
         });
     }
     {
-        let (store, bus, metrics, token) = (store.clone(), bus.clone(), metrics.clone(), cancel.child_token());
-        tracker.spawn(async move { housekeeping(store, bus, metrics, token).await });
+        let (store, bus, names, metrics, token) = (
+            store.clone(),
+            bus.clone(),
+            names.clone(),
+            metrics.clone(),
+            cancel.child_token(),
+        );
+        tracker.spawn(async move { housekeeping(store, bus, names, metrics, token).await });
     }
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -115,6 +123,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         bus: bus.clone(),
+        names,
         appender,
         metrics,
         request_timeout: Duration::from_secs(config.server.request_timeout_seconds.max(1)),
@@ -167,17 +176,17 @@ async fn shutdown_signal() {
     }
 }
 
-async fn housekeeping(store: Store, bus: Bus, metrics: Metrics, cancel: CancellationToken) {
+async fn housekeeping(store: Store, bus: Bus, names: Names, metrics: Metrics, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
-        if let Ok(Some(lag)) = bus.lag(CALLS_TOPIC, RATER_GROUP).await {
+        if let Ok(Some(lag)) = bus.lag(&names.calls, &names.rater_group).await {
             metrics
                 .bus_consumer_lag
-                .with_label_values(&[CALLS_TOPIC])
+                .with_label_values(&[cdrate_bus::CALLS_TOPIC])
                 .set(i64::try_from(lag).unwrap_or(i64::MAX));
         }
         if let Ok(counts) = store.quarantine_counts().await {
@@ -188,11 +197,11 @@ async fn housekeeping(store: Store, bus: Bus, metrics: Metrics, cancel: Cancella
         }
         if let Bus::Embedded(b) = &bus {
             let log = b.log();
-            if let Ok(committed) = log.committed(RATER_GROUP, CALLS_TOPIC).await {
-                let _ = log.prune(CALLS_TOPIC, committed).await;
+            if let Ok(committed) = log.committed(&names.rater_group, &names.calls).await {
+                let _ = log.prune(&names.calls, committed).await;
             }
-            if let Ok(end) = log.end(RATED_TOPIC).await {
-                let _ = log.prune(RATED_TOPIC, end - EMBEDDED_RATED_RETENTION).await;
+            if let Ok(end) = log.end(&names.rated).await {
+                let _ = log.prune(&names.rated, end - EMBEDDED_RATED_RETENTION).await;
             }
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cdrate_bus::{Bus, Consumer, Delivery, Outgoing, CALLS_TOPIC, RATED_TOPIC, RATER_GROUP};
+use cdrate_bus::{Bus, Consumer, Delivery, Names, Outgoing};
 use cdrate_core::{CallRecord, RatedCall};
 use cdrate_rating::accounts::AccountBook;
 use cdrate_rating::rate::{rate_call, RateError};
@@ -139,6 +139,7 @@ pub fn rate_batch(
 pub async fn run(
     store: Store,
     bus: Bus,
+    names: Names,
     config: RatingConfig,
     metrics: Metrics,
     cancel: CancellationToken,
@@ -147,7 +148,7 @@ pub async fn run(
     let wait = Duration::from_millis(config.batch_wait_ms.max(1));
     let backoff = Duration::from_millis(config.retry_backoff_ms.max(1));
     'subscribe: while !cancel.is_cancelled() {
-        let mut consumer = match bus.subscribe(CALLS_TOPIC, RATER_GROUP).await {
+        let mut consumer = match bus.subscribe(&names.calls, &names.rater_group).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot join the rating group; retrying");
@@ -162,7 +163,7 @@ pub async fn run(
                 b = consumer.poll(config.batch_max_records, wait) => b,
             };
             let result = match batch {
-                Ok(batch) => handle_batch(&store, &bus, &mut consumer, &mut state, batch, &metrics).await,
+                Ok(batch) => handle_batch(&store, &bus, &names, &mut consumer, &mut state, batch, &metrics).await,
                 Err(e) => Err(e.into()),
             };
             if let Err(e) = result {
@@ -188,6 +189,7 @@ async fn pause(cancel: &CancellationToken, d: Duration) {
 async fn handle_batch(
     store: &Store,
     bus: &Bus,
+    names: &Names,
     consumer: &mut Consumer,
     state: &mut RatingState,
     batch: Vec<Delivery>,
@@ -195,7 +197,7 @@ async fn handle_batch(
 ) -> anyhow::Result<()> {
     if state.refresh(store).await.context("loading tariffs and accounts")? {
         publish_versions(state, metrics);
-        let n = requeue_quarantine(store, bus, None).await?;
+        let n = requeue_quarantine(store, bus, names, None).await?;
         if n > 0 {
             tracing::info!(
                 records = n,
@@ -223,7 +225,7 @@ async fn handle_batch(
             })
         })
         .collect();
-    bus.publish(RATED_TOPIC, &messages).await?;
+    bus.publish(&names.rated, &messages).await?;
     consumer.commit(&batch).await?;
     metrics
         .rating_calls
@@ -265,7 +267,12 @@ fn publish_versions(state: &RatingState, metrics: &Metrics) {
 
 /// Puts quarantined records (optionally of one reason) back on the calls
 /// topic, to be rated again; malformed payloads stay where they are.
-pub async fn requeue_quarantine(store: &Store, bus: &Bus, reason: Option<&str>) -> anyhow::Result<usize> {
+pub async fn requeue_quarantine(
+    store: &Store,
+    bus: &Bus,
+    names: &Names,
+    reason: Option<&str>,
+) -> anyhow::Result<usize> {
     let mut after: Option<(String, i64)> = None;
     let mut total = 0;
     loop {
@@ -283,7 +290,7 @@ pub async fn requeue_quarantine(store: &Store, bus: &Bus, reason: Option<&str>) 
             })
             .collect();
         total += records.len();
-        bus.publish(CALLS_TOPIC, &records).await?;
+        bus.publish(&names.calls, &records).await?;
     }
     Ok(total)
 }

@@ -73,7 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Migrate => {
                 let store = crate::serve::open_store(&config).await?;
                 let bus = crate::serve::open_bus(&config).await?;
-                bus.create_topics(config.bus.partitions).await?;
+                bus.create_topics(&cdrate_bus::Names::new(&config.bus.namespace), config.bus.partitions)
+                    .await?;
                 store.close().await;
                 println!("store migrated; bus topics ready");
                 Ok(ExitCode::SUCCESS)

@@ -67,7 +67,8 @@ pub async fn run(cmd: QuarantineCommand, config: &Config) -> anyhow::Result<Exit
         }
         QuarantineCommand::Retry { reason } => {
             let bus = crate::serve::open_bus(config).await?;
-            let n = crate::worker::requeue_quarantine(&store, &bus, reason.as_deref()).await?;
+            let names = cdrate_bus::Names::new(&config.bus.namespace);
+            let n = crate::worker::requeue_quarantine(&store, &bus, &names, reason.as_deref()).await?;
             println!("re-queued {n} record(s); the rating worker rates them or quarantines them again");
         }
     }

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cdrate_bus::Bus;
+use cdrate_bus::{Bus, Names};
 use cdrate_store::Store;
 
 use crate::appender::{AppendError, Appender};
@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub store: Store,
     pub bus: Bus,
+    pub names: Names,
     pub appender: Appender,
     pub metrics: Metrics,
     pub request_timeout: Duration,

@@ -20,7 +20,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Val
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
     state
         .bus
-        .lag(cdrate_bus::CALLS_TOPIC, cdrate_bus::RATER_GROUP)
+        .lag(&state.names.calls, &state.names.rater_group)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bus_unavailable", e.to_string()))?;
     Ok(Json(serde_json::json!({"status": "ready"})))
