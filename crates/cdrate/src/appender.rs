@@ -115,3 +115,59 @@ async fn append(bus: &Bus, topic: &str, batch: Vec<Pending>, metrics: &Metrics) 
         let _ = w.send(result.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdrate_bus::embedded::EmbeddedBus;
+    use cdrate_store::StoreSettings;
+
+    async fn bus(name: &str) -> Bus {
+        let dir = std::env::temp_dir().join(format!("cdrate-appender-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let settings = StoreSettings::new(format!("sqlite://{}/bus.db", dir.display()));
+        Bus::Embedded(EmbeddedBus::open(&settings).await.unwrap())
+    }
+
+    fn one(i: usize) -> Vec<Outgoing> {
+        vec![Outgoing {
+            key: format!("k{i}"),
+            payload: format!("{i}").into_bytes(),
+        }]
+    }
+
+    // On a current-thread runtime every request task queues its records
+    // before the appender runs again, so all of them share one commit.
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_requests_share_one_durable_append() {
+        let bus = bus("group").await;
+        let metrics = Metrics::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let appender = Appender::start(bus.clone(), "t".into(), 100, 10_000, 1, metrics.clone(), &tracker);
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            let a = appender.clone();
+            requests.spawn(async move { a.append(one(i)).await });
+        }
+        while let Some(r) = requests.join_next().await {
+            assert_eq!(r.unwrap(), Ok(()));
+        }
+        assert_eq!(bus.lag("t", "g").await.unwrap(), Some(50), "every record is on the log");
+        let appends = metrics.bus_append_records.with_label_values(&["t"]).get_sample_count();
+        assert_eq!(appends, 1, "50 concurrent requests, one durable write");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_answers_busy_at_once() {
+        let bus = bus("busy").await;
+        let tracker = tokio_util::task::TaskTracker::new();
+        // A queue of one request: the second caller must not wait.
+        let appender = Appender::start(bus, "t".into(), 1, 10_000, 1, Metrics::new(), &tracker);
+        let (a, b) = (appender.clone(), appender.clone());
+        let first = tokio::spawn(async move { a.append(one(1)).await });
+        let second = tokio::spawn(async move { b.append(one(2)).await });
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        assert_eq!(first, Ok(()));
+        assert_eq!(second, Err(AppendError::Busy));
+    }
+}
