@@ -2,6 +2,7 @@
 //! subcommand's module.
 
 pub mod accounts;
+pub mod ingest;
 pub mod quarantine;
 pub mod rerate;
 pub mod simulate;
@@ -43,6 +44,9 @@ pub enum Command {
     Accounts(accounts::AccountsCommand),
     /// Price a hypothetical call, or a CSV batch of them, and explain it.
     Simulate(simulate::SimulateArgs),
+    /// Run source adapters over saved payloads (no server).
+    #[command(subcommand)]
+    Ingest(ingest::IngestCommand),
     /// List or retry records the rating worker could not price.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no configuration run without loading it.
     match cli.command {
         Command::Simulate(args) => return simulate::run(args),
+        Command::Ingest(cmd) => return ingest::run(cmd),
         Command::Tariff(tariff::TariffCommand::Check { dir }) => return tariff::check(&dir),
         _ => {}
     }
@@ -83,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Accounts(cmd) => accounts::run(cmd, &config).await,
             Command::Quarantine(cmd) => quarantine::run(cmd, &config).await,
             Command::Rerate(args) => rerate::run(args, &config).await,
-            Command::Simulate(_) => Ok(ExitCode::SUCCESS),
+            Command::Simulate(_) | Command::Ingest(_) => Ok(ExitCode::SUCCESS),
         }
     })
 }
