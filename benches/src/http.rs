@@ -53,7 +53,19 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> io::Result<Response> {
-        let result = self.try_request(method, path, content_type, body);
+        self.request_with(method, path, content_type, &[], body)
+    }
+
+    /// [`Client::request`] with extra headers (`Authorization`, signatures).
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
+        let result = self.try_request(method, path, content_type, headers, body);
         if result.is_err() {
             self.conn = None;
         }
@@ -65,6 +77,7 @@ impl Client {
         method: &str,
         path: &str,
         content_type: Option<&str>,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<Response> {
         if self.conn.is_none() {
@@ -82,6 +95,9 @@ impl Client {
         );
         if let Some(ct) = content_type {
             head.push_str(&format!("content-type: {ct}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         let stream = conn.get_mut();

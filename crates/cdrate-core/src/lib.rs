@@ -15,7 +15,7 @@ pub mod money;
 pub mod number;
 pub mod rated;
 
-pub use call::{CallRecord, Direction, Disposition, Source};
+pub use call::{CallRecord, Direction, Disposition, Source, CALL_SCHEMA};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
 pub use number::{E164Error, E164};
 pub use rated::RatedCall;

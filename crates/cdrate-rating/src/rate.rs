@@ -11,6 +11,7 @@
 //! (note `unanswered_no_route`): there is nothing to bill, and quarantining
 //! every failed call to a mistyped number would bury the real problems.
 
+use cdrate_core::rated::RATED_SCHEMA;
 use cdrate_core::{CallRecord, Direction, RatedCall};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -58,6 +59,8 @@ pub fn rate_call(
             origin: call.source.as_str().to_owned(),
             account_key: call.account_key.clone(),
         })?;
+    // The result is a rated.v1 message; the schema id says so.
+    call.schema = RATED_SCHEMA.to_owned();
     let dialled = normalize_number(&call.callee, &account.numbering);
     if let Ok(Dialled::E164(n)) = &dialled {
         call.callee_e164 = Some(n.as_str().to_owned());

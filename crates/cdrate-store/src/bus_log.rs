@@ -1,6 +1,7 @@
 //! [`BusLog`]: the embedded bus's durable append-only log. One partition per
-//! topic; offsets are dense integers from 0; each consumer group keeps the
-//! next offset it has not committed. Appends are one transaction per batch,
+//! topic; offsets are dense integers from 0 that never go back, even after
+//! the log is pruned (the next offset lives in `bus_topics`); each consumer
+//! group keeps the next offset it has not committed. Appends are one transaction per batch,
 //! so a batch is durable (and visible) all at once or not at all.
 
 use sqlx::Row;
@@ -33,11 +34,13 @@ impl BusLog {
     /// returns the offset after the last one (the new end of the log).
     pub async fn append(&self, topic: &str, records: &[(&str, &[u8])], now_ms: i64) -> Result<i64, StoreError> {
         let mut tx = self.store.write.begin().await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(\"offset\") + 1, 0) FROM bus_log WHERE topic = $1")
+        let next: i64 = sqlx::query("SELECT next_offset FROM bus_topics WHERE topic = $1")
             .bind(topic)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?
-            .try_get(0)?;
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
         let mut offset = next;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from("INSERT INTO bus_log (topic, \"offset\", key, payload, appended_at_ms) VALUES ");
@@ -60,6 +63,14 @@ impl BusLog {
             }
             q.execute(&mut *tx).await?;
         }
+        sqlx::query(
+            "INSERT INTO bus_topics (topic, next_offset) VALUES ($1, $2) \
+             ON CONFLICT (topic) DO UPDATE SET next_offset = excluded.next_offset",
+        )
+        .bind(topic)
+        .bind(offset)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(offset)
     }
@@ -85,15 +96,13 @@ impl BusLog {
             .collect()
     }
 
-    /// The offset one past the last entry of `topic` (0 when empty).
+    /// The offset the next message of `topic` will get (0 for a new topic).
     pub async fn end(&self, topic: &str) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT COALESCE(MAX(\"offset\") + 1, 0) FROM bus_log WHERE topic = $1")
-                .bind(topic)
-                .fetch_one(&self.store.read)
-                .await?
-                .try_get(0)?,
-        )
+        let row = sqlx::query("SELECT next_offset FROM bus_topics WHERE topic = $1")
+            .bind(topic)
+            .fetch_optional(&self.store.read)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
     }
 
     /// The next offset `group` has not committed on `topic` (0 if none).

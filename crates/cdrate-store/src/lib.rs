@@ -10,6 +10,7 @@
 //! - [`versions`]: imported tariff and account versions, kept whole.
 //! - [`rated`]: rated calls and usage totals, written together, idempotently.
 //! - [`quarantine`]: records the rating worker could not price.
+//! - [`dead_letters`]: payloads ingest rejected, and Fritz!Box monitor state.
 //!
 //! Conventions: instants are epoch milliseconds, money is an exact decimal
 //! (TEXT in SQLite, NUMERIC in PostgreSQL, always read back as text).
@@ -17,6 +18,7 @@
 //! for the lock; readers use their own pool.
 
 pub mod bus_log;
+pub mod dead_letters;
 pub mod migrate;
 pub mod quarantine;
 pub mod rated;
@@ -29,6 +31,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use bus_log::{BusLog, LogEntry};
+pub use dead_letters::DeadLetter;
 pub use quarantine::QuarantineEntry;
 pub use rated::{BatchOutcome, CallFilter, RatedRow, UsageTotal};
 pub use versions::{AccountTexts, StoredVersion, TariffTexts};

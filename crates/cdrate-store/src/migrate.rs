@@ -9,12 +9,26 @@ use crate::{Backend, Store, StoreError};
 
 /// `(number, name, sqlite sql, postgres sql)`; both backends share numbers
 /// and names.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../schemas/sql/sqlite/0001_init.sql"),
-    include_str!("../../../schemas/sql/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../schemas/sql/sqlite/0001_init.sql"),
+        include_str!("../../../schemas/sql/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "dead_letters",
+        include_str!("../../../schemas/sql/sqlite/0002_dead_letters.sql"),
+        include_str!("../../../schemas/sql/postgres/0002_dead_letters.sql"),
+    ),
+    (
+        3,
+        "bus_topics",
+        include_str!("../../../schemas/sql/sqlite/0003_bus_topics.sql"),
+        include_str!("../../../schemas/sql/postgres/0003_bus_topics.sql"),
+    ),
+];
 
 pub async fn run(store: &Store) -> Result<(), StoreError> {
     sqlx::raw_sql(

@@ -470,6 +470,24 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
+    /// The stored version of each of `ids` that is rated (absent ids are
+    /// not in the map).
+    pub async fn stored_versions(&self, ids: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
+            let params: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("SELECT id, version FROM rated_calls WHERE id IN ({})", params.join(","));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of rated calls stored.
     pub async fn count_calls(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM rated_calls")

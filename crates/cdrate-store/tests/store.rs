@@ -304,5 +304,53 @@ async fn bus_log_appends_reads_and_commits() {
         assert_eq!(log.prune("t", 500).await.unwrap(), 500);
         assert_eq!(log.read("t", 0, 1).await.unwrap()[0].offset, 500);
         assert_eq!(log.end("t").await.unwrap(), 1203);
+        // Pruning everything must not let offsets start again (a consumer
+        // waiting at 1203 would never see the next message).
+        assert_eq!(log.prune("t", 1203).await.unwrap(), 703);
+        assert_eq!(log.end("t").await.unwrap(), 1203);
+        assert_eq!(log.append("t", &refs[..1], 3).await.unwrap(), 1204);
+        assert_eq!(log.read("t", 1203, 10).await.unwrap()[0].offset, 1203);
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_keep_the_bytes() {
+    for store in stores("deadletters").await {
+        let mut d = cdrate_store::DeadLetter {
+            id: 0,
+            source: "twilio".into(),
+            received_at_ms: 5,
+            reason: "bad_signature".into(),
+            detail: "signature does not verify".into(),
+            remote_addr: "127.0.0.1:5555".into(),
+            headers: r#"{"x-twilio-signature":"***"}"#.into(),
+            uri: "/ingest/twilio?x=1".into(),
+            body: vec![0, 159, 146, 150, b'a'],
+            retried_at_ms: None,
+            retry_outcome: None,
+        };
+        let first = store.insert_dead_letter(&d).await.unwrap();
+        d.source = "freeswitch".into();
+        d.reason = "malformed_payload".into();
+        let second = store.insert_dead_letter(&d).await.unwrap();
+        assert!(second > first);
+        let all = store.list_dead_letters(None, None, None, 10).await.unwrap();
+        assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), [second, first]);
+        let tw = store.list_dead_letters(Some("twilio"), None, None, 10).await.unwrap();
+        assert_eq!(tw.len(), 1);
+        assert_eq!(tw[0].body, d.body);
+        store.mark_dead_letter_retried(first, "accepted", 9).await.unwrap();
+        let got = store.find_dead_letter(first).await.unwrap().unwrap();
+        assert_eq!(
+            (got.retried_at_ms, got.retry_outcome.as_deref()),
+            (Some(9), Some("accepted"))
+        );
+        assert_eq!(store.dead_letter_counts().await.unwrap().len(), 2);
+        store.save_fritzbox_state("office", "{}", 1).await.unwrap();
+        store.save_fritzbox_state("office", "{\"open\":[]}", 2).await.unwrap();
+        assert_eq!(
+            store.fritzbox_state("office").await.unwrap().as_deref(),
+            Some("{\"open\":[]}")
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! `cdrate.toml`: one serde tree, sections shaped like the crates. Layers,
 //! later wins: built-in defaults (everything embedded on one machine) → the
 //! file → `CDRATE_<SECTION>__<KEY>` environment variables (e.g.
-//! `CDRATE_STORE__URL`, `CDRATE_BUS__KIND=kafka`). Loaded and validated once
+//! `CDRATE_STORE__URL`, `CDRATE_BUS__KIND=kafka`, nested sections too:
+//! `CDRATE_INGEST__ZADARMA__SECRET`). Loaded and validated once
 //! at start-up; a bad key fails with its name.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,107 @@ pub struct Config {
     pub rating: RatingConfig,
     pub import: ImportConfig,
     pub log: LogConfig,
+    /// Fritz!Box CallMonitors to connect to (`[[fritzbox]]`).
+    pub fritzbox: Vec<FritzboxConfig>,
+}
+
+/// A secret from the configuration: never printed by `Debug`, never logged.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `[ingest.freeswitch]`: which PBXs may post CDRs. A request is accepted
+/// when it matches one PBX: its credentials (if the PBX has some) and its
+/// source address (if the PBX has an allowlist). With no PBX configured,
+/// every CDR is refused (401) and kept as a dead letter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FreeswitchConfig {
+    pub pbx: Vec<PbxConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PbxConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// HTTP Basic user and password: `cred = "user:password"` in xml_cdr.conf.xml.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// CIDR blocks (IPv4 or IPv6) the PBX posts from.
+    pub allow: Vec<String>,
+}
+
+/// `[ingest.twilio]`: status callbacks are verified with the auth token of
+/// the account (or subaccount) that sent them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// The callback URL exactly as configured in Twilio (it is signed).
+    pub public_url: Option<String>,
+    pub accounts: Vec<TwilioAccount>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioAccount {
+    pub account_sid: String,
+    pub auth_token: Secret,
+}
+
+/// `[ingest.zadarma]`: webhooks signed with the API secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZadarmaConfig {
+    pub secret: Option<Secret>,
+    /// The PBX id (account_key of calls without an internal number).
+    pub pbx_id: Option<String>,
+    /// Zadarma sends local times: the PBX's time zone.
+    pub timezone: String,
+    /// Optional CIDR allowlist (Zadarma publishes its notification addresses).
+    pub allow: Vec<String>,
+}
+
+impl Default for ZadarmaConfig {
+    fn default() -> Self {
+        ZadarmaConfig {
+            secret: None,
+            pbx_id: None,
+            timezone: "UTC".into(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// `[[fritzbox]]`: one CallMonitor connection (dial `#96*5*` on a phone of
+/// the box to enable the monitor on port 1012).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FritzboxConfig {
+    /// The box id used in call ids and account keys (`<box>:<line>`).
+    #[serde(rename = "box")]
+    pub box_id: String,
+    pub host: String,
+    #[serde(default = "default_fritzbox_port")]
+    pub port: u16,
+    /// The box's time zone (CallMonitor sends local times).
+    pub timezone: String,
+}
+
+fn default_fritzbox_port() -> u16 {
+    1012
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +210,9 @@ pub struct IngestConfig {
     pub append_queue_requests: usize,
     /// Concurrent appends (1 for the embedded log, more help Kafka).
     pub append_concurrency: usize,
+    pub freeswitch: FreeswitchConfig,
+    pub twilio: TwilioConfig,
+    pub zadarma: ZadarmaConfig,
 }
 
 impl Default for IngestConfig {
@@ -116,6 +221,9 @@ impl Default for IngestConfig {
             append_batch_max_records: 2000,
             append_queue_requests: 4096,
             append_concurrency: 1,
+            freeswitch: FreeswitchConfig::default(),
+            twilio: TwilioConfig::default(),
+            zadarma: ZadarmaConfig::default(),
         }
     }
 }
@@ -199,17 +307,21 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            // CDRATE_TEST_* and CDRATE_CONFIG are not configuration keys.
-            let Some((section, key)) = rest.split_once("__") else {
+            // CDRATE_TEST_* and CDRATE_CONFIG are not configuration keys:
+            // keys have at least one `__` (section__key, section__sub__key).
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let Some((key, sections)) = path.split_last().filter(|(_, s)| !s.is_empty()) else {
                 continue;
             };
-            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-            let table = tree
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .with_context(|| format!("{name}: [{section}] is not a section"))?;
-            table.insert(key, env_value(value));
+            let mut table = &mut tree;
+            for section in sections {
+                table = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .with_context(|| format!("{name}: {section} is not a section"))?;
+            }
+            table.insert(key.clone(), env_value(value));
         }
         let config: Config = toml::Value::Table(tree).try_into().context("invalid configuration")?;
         config.validate()?;
@@ -225,6 +337,42 @@ impl Config {
         }
         if self.bus.partitions < 1 {
             bail!("bus.partitions must be at least 1");
+        }
+        for pbx in &self.ingest.freeswitch.pbx {
+            if pbx.username.is_some() != pbx.password.is_some() {
+                bail!(
+                    "ingest.freeswitch.pbx {:?}: username and password go together",
+                    pbx.name
+                );
+            }
+            if pbx.username.is_none() && pbx.allow.is_empty() {
+                bail!(
+                    "ingest.freeswitch.pbx {:?}: give credentials, an allow list, or both",
+                    pbx.name
+                );
+            }
+            for c in &pbx.allow {
+                crate::http::allow::Cidr::parse(c)
+                    .with_context(|| format!("ingest.freeswitch.pbx {:?}: allow", pbx.name))?;
+            }
+        }
+        for c in &self.ingest.zadarma.allow {
+            crate::http::allow::Cidr::parse(c).context("ingest.zadarma.allow")?;
+        }
+        self.ingest.zadarma.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!(
+                "ingest.zadarma.timezone {:?} is not an IANA time zone",
+                self.ingest.zadarma.timezone
+            )
+        })?;
+        for f in &self.fritzbox {
+            f.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow::anyhow!(
+                    "fritzbox {:?}: timezone {:?} is not an IANA time zone",
+                    f.box_id,
+                    f.timezone
+                )
+            })?;
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             bail!(
@@ -268,12 +416,40 @@ mod tests {
             ("CDRATE_BUS__KIND".to_owned(), "kafka".to_owned()),
             ("CDRATE_RATING__BATCH_MAX_RECORDS".to_owned(), "7".to_owned()),
             ("CDRATE_TEST_POSTGRES_URL".to_owned(), "ignored".to_owned()),
+            ("CDRATE_INGEST__ZADARMA__SECRET".to_owned(), "s3cret".to_owned()),
         ];
         let c = Config::from_parts("[store]\nurl = \"sqlite://a.db\"\n[rating]\nenabled = false\n", &env).unwrap();
         assert_eq!(c.store.url, "postgres://x@h/db");
         assert_eq!(c.bus.kind, BusKind::Kafka);
         assert_eq!(c.rating.batch_max_records, 7);
         assert!(!c.rating.enabled);
+        assert_eq!(c.ingest.zadarma.secret.as_ref().map(Secret::expose), Some("s3cret"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let text =
+            "[[ingest.freeswitch.pbx]]\nname = \"fusion\"\nusername = \"freeswitch\"\npassword = \"Tq8-cdr-51xV\"\n";
+        let c = Config::from_parts(text, &[]).unwrap();
+        assert_eq!(
+            c.ingest.freeswitch.pbx[0].password.as_ref().map(Secret::expose),
+            Some("Tq8-cdr-51xV")
+        );
+        assert!(!format!("{c:?}").contains("Tq8"));
+    }
+
+    #[test]
+    fn source_sections_are_validated() {
+        let err = Config::from_parts("[[ingest.freeswitch.pbx]]\nname = \"x\"\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("credentials, an allow list"), "{err:#}");
+        let err = Config::from_parts(
+            "[[ingest.freeswitch.pbx]]\nname = \"x\"\nallow = [\"10.0.0.0/33\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("allow"), "{err:#}");
+        let text = "[[fritzbox]]\nbox = \"office\"\nhost = \"127.0.0.1\"\ntimezone = \"Europe/Berlin\"\n";
+        assert_eq!(Config::from_parts(text, &[]).unwrap().fritzbox[0].port, 1012);
     }
 
     #[test]

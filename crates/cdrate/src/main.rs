@@ -6,6 +6,7 @@
 //! - [`http`]: the HTTP API (ingest, rated calls, health, metrics).
 //! - [`appender`]: group commit of ingested records onto the bus.
 //! - [`worker`]: the rating worker.
+//! - [`fritzbox`]: the Fritz!Box CallMonitor client.
 //! - [`imports`]: tariff and account imports into the store.
 //! - [`metrics`], [`logging`]: telemetry.
 //!
@@ -16,6 +17,7 @@
 mod appender;
 mod cli;
 mod config;
+mod fritzbox;
 mod http;
 mod imports;
 mod logging;

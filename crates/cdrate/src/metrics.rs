@@ -11,6 +11,12 @@ pub struct Metrics {
     /// `rejected`, `unavailable`).
     pub ingest_records: IntCounterVec,
     pub ingest_request_duration: HistogramVec,
+    /// Payloads kept as dead letters, by source and reason.
+    pub dead_letters: IntCounterVec,
+    /// Fritz!Box connection attempts by outcome (`connected`, `failed`).
+    pub fritzbox_connections: IntCounterVec,
+    /// Open Fritz!Box calls given up without a record, by reason.
+    pub fritzbox_dropped_calls: IntCounterVec,
     /// Records per durable append, to see group commit at work.
     pub bus_append_records: HistogramVec,
     pub bus_append_duration: HistogramVec,
@@ -62,6 +68,21 @@ impl Metrics {
                 "Ingest request latency until the durable append",
                 &["source"],
                 LATENCY_BUCKETS,
+            ),
+            dead_letters: counter(
+                "cdrate_ingest_dead_letters_total",
+                "Payloads rejected and kept as dead letters",
+                &["source", "reason"],
+            ),
+            fritzbox_connections: counter(
+                "cdrate_fritzbox_connections_total",
+                "Fritz!Box CallMonitor connection attempts",
+                &["outcome"],
+            ),
+            fritzbox_dropped_calls: counter(
+                "cdrate_fritzbox_dropped_calls_total",
+                "Open Fritz!Box calls dropped without a record",
+                &["reason"],
             ),
             bus_append_records: histogram(
                 "cdrate_bus_append_records",

@@ -116,6 +116,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracker.spawn(async move { housekeeping(store, bus, names, metrics, token).await });
     }
 
+    for fritzbox in &config.fritzbox {
+        let client = crate::fritzbox::FritzboxClient {
+            config: fritzbox.clone(),
+            store: store.clone(),
+            appender: appender.clone(),
+            metrics: metrics.clone(),
+        };
+        let (token, box_id) = (cancel.child_token(), fritzbox.box_id.clone());
+        tracker.spawn(async move {
+            if let Err(e) = client.run(token).await {
+                tracing::error!(box_id, error = %format!("{e:#}"), "Fritz!Box client stopped");
+            }
+        });
+    }
+
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -127,10 +142,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         appender,
         metrics,
         request_timeout: Duration::from_secs(config.server.request_timeout_seconds.max(1)),
+        body_limit_bytes: config.server.request_body_limit_bytes,
+        sources: std::sync::Arc::new(http::Sources::from_config(&config.ingest)?),
     };
     let app = http::router(state, config.server.request_body_limit_bytes);
     let http_cancel = cancel.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move { http_cancel.cancelled().await });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { http_cancel.cancelled().await });
 
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let signal_cancel = cancel.clone();

@@ -2,8 +2,10 @@
 //! subcommand's module.
 
 pub mod accounts;
+pub mod deadletter;
 pub mod ingest;
 pub mod quarantine;
+pub mod replay;
 pub mod rerate;
 pub mod simulate;
 pub mod tariff;
@@ -50,6 +52,11 @@ pub enum Command {
     /// List or retry records the rating worker could not price.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
+    /// Inspect, show or retry payloads ingest rejected.
+    #[command(subcommand)]
+    Deadletter(deadletter::DeadLetterCommand),
+    /// Feed saved payloads (e.g. FreeSWITCH's err-log-dir) through ingest.
+    Replay(replay::ReplayArgs),
     /// Re-price stored calls with the tariffs in force.
     Rerate(rerate::RerateArgs),
 }
@@ -88,6 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Accounts(cmd) => accounts::run(cmd, &config).await,
             Command::Quarantine(cmd) => quarantine::run(cmd, &config).await,
             Command::Rerate(args) => rerate::run(args, &config).await,
+            Command::Deadletter(cmd) => deadletter::run(cmd, &config).await,
+            Command::Replay(args) => replay::run(args, &config).await,
             Command::Simulate(_) | Command::Ingest(_) => Ok(ExitCode::SUCCESS),
         }
     })

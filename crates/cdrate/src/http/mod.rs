@@ -2,12 +2,21 @@
 //! one error type every 4xx/5xx goes through (`{"code","message"}`).
 //!
 //! - [`ingest`]: `POST /ingest/calls`, the generic source.
+//! - [`sources`]: what every provider endpoint shares (body limit, adapter,
+//!   durable append, dead letters); [`freeswitch`], [`twilio`] and
+//!   [`zadarma`] are the provider endpoints.
+//! - [`allow`]: CIDR allowlists.
 //! - [`calls`]: `GET /v1/calls`, rated calls.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
 
+pub mod allow;
 pub mod calls;
+pub mod freeswitch;
 pub mod ingest;
 pub mod ops;
+pub mod sources;
+pub mod twilio;
+pub mod zadarma;
 
 use std::time::Duration;
 
@@ -32,11 +41,40 @@ pub struct AppState {
     pub appender: Appender,
     pub metrics: Metrics,
     pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+    /// Per-source authentication and parsing settings.
+    pub sources: std::sync::Arc<Sources>,
+}
+
+/// Provider settings, parsed once at start-up.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub freeswitch: Vec<freeswitch::Pbx>,
+    pub twilio: twilio::TwilioSource,
+    pub zadarma: zadarma::ZadarmaSource,
+}
+
+impl Sources {
+    pub fn from_config(c: &crate::config::IngestConfig) -> anyhow::Result<Sources> {
+        Ok(Sources {
+            freeswitch: c
+                .freeswitch
+                .pbx
+                .iter()
+                .map(freeswitch::Pbx::from_config)
+                .collect::<anyhow::Result<_>>()?,
+            twilio: twilio::TwilioSource::from_config(&c.twilio),
+            zadarma: zadarma::ZadarmaSource::from_config(&c.zadarma)?,
+        })
+    }
 }
 
 pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
     Router::new()
         .route("/ingest/calls", post(ingest::post_calls))
+        .route("/ingest/freeswitch", post(freeswitch::post))
+        .route("/ingest/twilio", post(twilio::post))
+        .route("/ingest/zadarma", get(zadarma::echo).post(zadarma::post))
         .route("/v1/calls", get(calls::list))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
@@ -65,6 +103,13 @@ impl ApiError {
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Logs `detail` with this error's code (for errors whose cause must
+    /// not reach the client).
+    pub fn with_log(self, detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(code = self.code, error = %detail, "request failed");
+        self
     }
 
     /// A 5xx whose detail goes to the log, not to the client.

@@ -122,6 +122,22 @@ impl World {
         }
     }
 
+    /// Writes `cdrate.toml` in the world's directory (read by every command
+    /// started here, under the environment overrides).
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.dir.join("cdrate.toml"), toml).unwrap();
+    }
+
+    /// Adds `source,account_key,account` lines to identities.csv (before start).
+    pub fn add_identities(&self, lines: &[&str]) {
+        let mut text = std::fs::read_to_string(self.dir.join("identities.csv")).unwrap();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(self.dir.join("identities.csv"), text).unwrap();
+    }
+
     /// Starts `cdrate serve` and waits until it is ready.
     pub fn start(&self) -> Engine {
         self.start_with(&[])
@@ -190,7 +206,7 @@ async fn create_database(url: &str, db: &str) {
     admin.close().await;
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

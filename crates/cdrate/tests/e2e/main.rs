@@ -5,6 +5,9 @@
 //!
 //! One test binary with modules, so it links once.
 
+mod fritzbox;
 mod harness;
 mod pipeline;
+mod schemas;
+mod sources;
 mod versions;
