@@ -5,6 +5,7 @@
 //!   `err-log-dir` files), read as a stream of borrowed `quick-xml` events.
 //! - [`twilio`]: Voice status callbacks and `X-Twilio-Signature`.
 //! - [`zadarma`]: `NOTIFY_*` webhooks and their `Signature`.
+//! - `form`: the form-body reading rules Twilio and Zadarma share.
 //! - [`fritzbox`]: the CallMonitor line protocol, a per-box state machine
 //!   ([`fritzbox::CallMonitor`]) fed one line at a time.
 //!
@@ -13,6 +14,7 @@
 //! the bus live in the binary. Adding a source is one module and one line in
 //! [`ADAPTERS`].
 
+mod form;
 pub mod freeswitch;
 pub mod fritzbox;
 pub mod twilio;

@@ -19,7 +19,6 @@
 //! the URL with [`signed_url`] and calls [`verify_signature`] before
 //! [`Twilio`]'s `parse`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -30,7 +29,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::{Adapter, ErrorKind, IngestError, Outcome, ParseContext};
+use crate::form::{decode_form, malformed, parse_seconds, single_value, Params};
+use crate::{Adapter, IngestError, Outcome, ParseContext};
 
 /// The Twilio source. Needs no setting from [`ParseContext`] besides
 /// `received_at`.
@@ -78,16 +78,10 @@ pub fn verify_signature(url: &str, body: &[u8], signature: &str, auth_token: &st
 /// account with no configured token, since there is no key to check with.
 pub fn account_sid(body: &[u8]) -> Option<String> {
     let pairs = decode_form(body);
-    let mut found: Option<&str> = None;
-    for (name, value) in &pairs {
-        if name == "AccountSid" {
-            match found {
-                Some(seen) if seen != value => return None,
-                _ => found = Some(value),
-            }
-        }
-    }
-    found.filter(|v| !v.is_empty()).map(str::to_owned)
+    single_value(&pairs, "AccountSid")
+        .ok()?
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// The URL Twilio requested, rebuilt behind a proxy: the scheme,
@@ -193,12 +187,6 @@ fn signed_params(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `application/x-www-form-urlencoded` per WHATWG: `+` is a space, a name
-/// without `=` has an empty value, invalid UTF-8 becomes U+FFFD.
-fn decode_form(body: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    form_urlencoded::parse(body).collect()
-}
-
 /// Parameters the mapping reads; a conflicting repeat of any of these is
 /// `malformed_payload`, repeats of anything else are ignored.
 const READ: &[&str] = &[
@@ -295,48 +283,6 @@ fn map_callback(payload: &[u8], ctx: &ParseContext<'_>) -> Result<Outcome, Inges
     })))
 }
 
-fn malformed(detail: impl Into<String>) -> IngestError {
-    IngestError::new(ErrorKind::MalformedPayload, detail)
-}
-
-/// The one value of each parameter the mapping reads.
-struct Params<'p>(Vec<(&'static str, &'p str)>);
-
-impl<'p> Params<'p> {
-    /// Collects `names` from `pairs`; a name sent twice with different
-    /// values is `malformed_payload` (the same value twice is fine).
-    fn read(pairs: &'p [(Cow<'p, str>, Cow<'p, str>)], names: &[&'static str]) -> Result<Params<'p>, IngestError> {
-        let mut found: Vec<(&'static str, &'p str)> = Vec::with_capacity(names.len());
-        for (name, value) in pairs {
-            let Some(&known) = names.iter().find(|n| **n == name.as_ref()) else {
-                continue;
-            };
-            match found.iter().find(|(n, _)| *n == known) {
-                Some((_, seen)) if *seen != value.as_ref() => {
-                    return Err(malformed(format!("{known} is sent twice with different values")));
-                }
-                Some(_) => {}
-                None => found.push((known, value.as_ref())),
-            }
-        }
-        Ok(Params(found))
-    }
-
-    fn non_empty(&self, name: &str) -> Option<&'p str> {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A present and non-empty value, else `missing_field`.
-    fn require(&self, name: &str) -> Result<&'p str, IngestError> {
-        self.non_empty(name)
-            .ok_or_else(|| IngestError::new(ErrorKind::MissingField, format!("{name} is absent or empty")))
-    }
-}
-
 /// RFC 2822 with a numeric zone only: chrono also accepts the obsolete zone
 /// names (`GMT`, `EST`, military letters), which Twilio never sends.
 fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
@@ -347,15 +293,6 @@ fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     DateTime::parse_from_rfc2822(raw).ok().map(|t| t.with_timezone(&Utc))
-}
-
-/// A non-negative base-10 integer: digits only (`u64::from_str` would also
-/// take a leading `+`).
-fn parse_seconds(raw: &str) -> Option<u64> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse().ok()
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@
 //! with [`echo_response`], checks [`verify_signature`] (or, when
 //! [`signed_string`] is `None`, rejects with the mapping's code), then parses.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -29,6 +28,7 @@ use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::form::{decode_form, malformed, parse_seconds, single_value, Params};
 use crate::{Adapter, ErrorKind, IngestError, Outcome, ParseContext};
 
 /// The Zadarma source. Reads `ctx.timezone` (the PBX's zone; UTC when
@@ -258,64 +258,6 @@ fn map_notification(payload: &[u8], ctx: &ParseContext<'_>) -> Result<Outcome, I
     })))
 }
 
-fn malformed(detail: impl Into<String>) -> IngestError {
-    IngestError::new(ErrorKind::MalformedPayload, detail)
-}
-
-/// `application/x-www-form-urlencoded` per WHATWG: `+` is a space, a name
-/// without `=` has an empty value, invalid UTF-8 becomes U+FFFD.
-fn decode_form(body: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    form_urlencoded::parse(body).collect()
-}
-
-/// The value of `name` if it is sent (once, or repeatedly with one value);
-/// `Err` when it is sent with different values.
-fn single_value<'p>(pairs: &'p [(Cow<'p, str>, Cow<'p, str>)], name: &str) -> Result<Option<&'p str>, ()> {
-    let mut found = None;
-    for (n, v) in pairs {
-        if n == name {
-            match found {
-                Some(seen) if seen != v.as_ref() => return Err(()),
-                _ => found = Some(v.as_ref()),
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The one value of each parameter the mapping reads.
-struct Params<'p>(Vec<(&'static str, &'p str)>);
-
-impl<'p> Params<'p> {
-    /// Collects `names` from `pairs`; a name sent twice with different
-    /// values is `malformed_payload` (the same value twice is fine).
-    fn read(pairs: &'p [(Cow<'p, str>, Cow<'p, str>)], names: &[&'static str]) -> Result<Params<'p>, IngestError> {
-        let mut found = Vec::with_capacity(names.len());
-        for &name in names {
-            match single_value(pairs, name) {
-                Ok(Some(value)) => found.push((name, value)),
-                Ok(None) => {}
-                Err(()) => return Err(malformed(format!("{name} is sent twice with different values"))),
-            }
-        }
-        Ok(Params(found))
-    }
-
-    fn non_empty(&self, name: &str) -> Option<&'p str> {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A present and non-empty value, else `missing_field`.
-    fn require(&self, name: &str) -> Result<&'p str, IngestError> {
-        self.non_empty(name)
-            .ok_or_else(|| IngestError::new(ErrorKind::MissingField, format!("{name} is absent or empty")))
-    }
-}
-
 /// Exactly `YYYY-MM-DD HH:MM:SS` and a real date and time (no leap second).
 /// Checked by hand because chrono's `%Y` also takes signs and extra digits.
 fn parse_call_start(raw: &str) -> Option<NaiveDateTime> {
@@ -333,15 +275,6 @@ fn parse_call_start(raw: &str) -> Option<NaiveDateTime> {
     let num = |range: std::ops::Range<usize>| raw.get(range)?.parse::<u32>().ok();
     let date = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
     date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
-}
-
-/// A non-negative base-10 integer: digits only (`u64::from_str` would also
-/// take a leading `+`).
-fn parse_seconds(raw: &str) -> Option<u64> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse().ok()
 }
 
 /// Zadarma's dispositions, trimmed and compared case-insensitively. Every
