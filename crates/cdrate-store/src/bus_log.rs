@@ -49,7 +49,7 @@ impl BusLog {
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!("(${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5));
+                sql.push_str(&format!("({})", self.store.placeholders(p, 5)));
             }
             let mut q = sqlx::query(&sql);
             for (key, payload) in chunk {

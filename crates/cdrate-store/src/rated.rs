@@ -171,15 +171,30 @@ impl Store {
             self.upsert_rows(&mut tx, chunk.iter().map(|i| &rated[*i])).await?;
         }
         self.apply_deltas(&mut tx, deltas).await?;
-        for chunk in to_write.chunks(ROWS_PER_STATEMENT) {
-            // A call rated now no longer needs its quarantine entries.
+        // A call rated now no longer needs its quarantine entries: one
+        // lookup per chunk, a delete only for the few that exist.
+        for chunk in to_write.chunks(ROWS_PER_STATEMENT * 4) {
+            let sql = format!(
+                "SELECT id, version FROM quarantine WHERE id IN ({})",
+                self.placeholders(0, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
             for i in chunk {
-                let r = &rated[*i];
-                sqlx::query("DELETE FROM quarantine WHERE id = $1 AND version <= $2")
-                    .bind(r.call.id.as_str())
-                    .bind(i64::from(r.call.version))
-                    .execute(&mut *tx)
-                    .await?;
+                q = q.bind(rated[*i].call.id.as_str());
+            }
+            let rated_version: HashMap<&str, i64> = chunk
+                .iter()
+                .map(|i| (rated[*i].call.id.as_str(), i64::from(rated[*i].call.version)))
+                .collect();
+            for row in q.fetch_all(&mut *tx).await? {
+                let (id, version): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+                if rated_version.get(id.as_str()).is_some_and(|v| version <= *v) {
+                    sqlx::query("DELETE FROM quarantine WHERE id = $1 AND version = $2")
+                        .bind(id)
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
         }
         out.quarantined = crate::quarantine::insert(&mut tx, quarantined, now_ms).await?;
@@ -199,11 +214,10 @@ impl Store {
             Backend::Sqlite => "",
         };
         for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
-            let params: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
             let sql = format!(
                 "SELECT id, version, rating_version, account_id, currency, charged_seconds, CAST(cost AS TEXT) \
                  FROM rated_calls WHERE id IN ({}){lock}",
-                params.join(",")
+                self.placeholders(0, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -247,7 +261,7 @@ impl Store {
                 if c == COST_COLUMN {
                     sql.push_str(&self.money_param(p));
                 } else {
-                    sql.push_str(&format!("${p}"));
+                    sql.push_str(&self.placeholder(p));
                 }
             }
             sql.push(')');
@@ -475,8 +489,10 @@ impl Store {
     pub async fn stored_versions(&self, ids: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
-            let params: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!("SELECT id, version FROM rated_calls WHERE id IN ({})", params.join(","));
+            let sql = format!(
+                "SELECT id, version FROM rated_calls WHERE id IN ({})",
+                self.placeholders(0, chunk.len())
+            );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);

@@ -238,6 +238,10 @@ pub struct RatingConfig {
     pub batch_wait_ms: u64,
     /// Back-off after a failed batch before it is read again.
     pub retry_backoff_ms: u64,
+    /// Publish rated calls to `cdrate.rated.v1`. Unset: yes on Kafka, where
+    /// other services consume the topic; no on the embedded bus, where no
+    /// other process can subscribe and the copy only costs a second write.
+    pub publish_rated: Option<bool>,
 }
 
 impl Default for RatingConfig {
@@ -247,6 +251,7 @@ impl Default for RatingConfig {
             batch_max_records: 2000,
             batch_wait_ms: 200,
             retry_backoff_ms: 1000,
+            publish_rated: None,
         }
     }
 }

@@ -42,6 +42,8 @@ pub async fn open_bus(config: &Config) -> anyhow::Result<Bus> {
         BusKind::Embedded => {
             let mut s = StoreSettings::new(config.bus.embedded_url.clone());
             s.sqlite_sync_full = config.store.sqlite_sync_full;
+            // The log only appends at its end and reads recent pages.
+            s.sqlite_writer_cache_kib = 8_192;
             Bus::Embedded(EmbeddedBus::open(&s).await.context("opening the embedded bus log")?)
         }
         BusKind::Kafka => Bus::Kafka(

@@ -135,7 +135,21 @@ pub fn rate_batch(
     (rated, quarantined)
 }
 
+/// A polled batch, rated and waiting to be written.
+struct Rated {
+    batch: Vec<Delivery>,
+    rated: Vec<RatedCall>,
+    quarantined: Vec<QuarantineEntry>,
+    now: chrono::DateTime<Utc>,
+    started: Instant,
+}
+
 /// Runs the worker until `cancel`; a batch in flight is finished first.
+///
+/// Two stages overlap: while batch N is written (store transaction and the
+/// rated publish, concurrently), batch N+1 is polled and rated on a blocking
+/// thread. N's offsets are committed once its writes are durable and before
+/// N+1 is written, so a crash still replays at most what was not committed.
 pub async fn run(
     store: Store,
     bus: Bus,
@@ -147,6 +161,7 @@ pub async fn run(
     let mut state = RatingState::default();
     let wait = Duration::from_millis(config.batch_wait_ms.max(1));
     let backoff = Duration::from_millis(config.retry_backoff_ms.max(1));
+    let publish_rated = config.publish_rated.unwrap_or(matches!(bus, Bus::Kafka(_)));
     'subscribe: while !cancel.is_cancelled() {
         let mut consumer = match bus.subscribe(&names.calls, &names.rater_group).await {
             Ok(c) => c,
@@ -156,16 +171,40 @@ pub async fn run(
                 continue;
             }
         };
+        let mut ready: Option<Rated> = None;
         loop {
-            // poll is cancel-safe; nothing after it races the token.
-            let batch = tokio::select! {
-                _ = cancel.cancelled() => break 'subscribe,
-                b = consumer.poll(config.batch_max_records, wait) => b,
+            if cancel.is_cancelled() && ready.is_none() {
+                break 'subscribe;
+            }
+            let write = async {
+                match &ready {
+                    Some(r) => write_batch(&store, &bus, &names, publish_rated, r, &metrics)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
             };
-            let result = match batch {
-                Ok(batch) => handle_batch(&store, &bus, &names, &mut consumer, &mut state, batch, &metrics).await,
-                Err(e) => Err(e.into()),
-            };
+            let next = next_batch(
+                &store,
+                &bus,
+                &names,
+                &mut consumer,
+                &mut state,
+                &config,
+                wait,
+                &metrics,
+                &cancel,
+            );
+            let (written, next) = tokio::join!(write, next);
+            let result = match written {
+                Ok(Some(())) => match ready.take() {
+                    Some(r) => consumer.commit(&r.batch).await.map_err(anyhow::Error::from),
+                    None => Ok(()),
+                },
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
+            .and_then(|()| next.map(|n| ready = n));
             if let Err(e) = result {
                 metrics.rating_batch_failures.with_label_values(&["batch_failed"]).inc();
                 tracing::error!(error = %format!("{e:#}"), "rating batch failed; it will be read again");
@@ -186,15 +225,25 @@ async fn pause(cancel: &CancellationToken, d: Duration) {
     }
 }
 
-async fn handle_batch(
+/// Polls the next batch (none once cancelled) and rates it off the async
+/// threads. Reloads tariffs and accounts first when a new version exists.
+#[allow(clippy::too_many_arguments)]
+async fn next_batch(
     store: &Store,
     bus: &Bus,
     names: &Names,
     consumer: &mut Consumer,
     state: &mut RatingState,
-    batch: Vec<Delivery>,
+    config: &RatingConfig,
+    wait: Duration,
     metrics: &Metrics,
-) -> anyhow::Result<()> {
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Rated>> {
+    // poll is cancel-safe; nothing after it races the token.
+    let batch = tokio::select! {
+        _ = cancel.cancelled() => return Ok(None),
+        b = consumer.poll(config.batch_max_records, wait) => b?,
+    };
     if state.refresh(store).await.context("loading tariffs and accounts")? {
         publish_versions(state, metrics);
         let n = requeue_quarantine(store, bus, names, None).await?;
@@ -206,27 +255,61 @@ async fn handle_batch(
         }
     }
     if batch.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let started = Instant::now();
     let now = Utc::now();
-    let (rated, quarantined) = rate_batch(state, &batch, now);
-    let out = store
-        .apply_rating_batch(&rated, &quarantined, now.timestamp_millis())
-        .await?;
-    // At least once downstream: every rated row of the batch is published,
-    // so a crash between the store commit and here re-publishes on replay.
-    let messages: Vec<Outgoing> = rated
-        .iter()
-        .filter_map(|r| {
-            serde_json::to_vec(r).ok().map(|payload| Outgoing {
-                key: r.call.account_key.clone(),
-                payload,
+    let snapshot = state.clone();
+    let rated = tokio::task::spawn_blocking(move || {
+        let (rated, quarantined) = rate_batch(&snapshot, &batch, now);
+        Rated {
+            batch,
+            rated,
+            quarantined,
+            now,
+            started,
+        }
+    })
+    .await?;
+    Ok(Some(rated))
+}
+
+/// Stores a rated batch and publishes its rated calls, concurrently. At
+/// least once downstream: a crash after the store commit re-publishes on
+/// replay, and consumers de-duplicate by (id, version, rating_version).
+async fn write_batch(
+    store: &Store,
+    bus: &Bus,
+    names: &Names,
+    publish_rated: bool,
+    r: &Rated,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    let messages: Vec<Outgoing> = if !publish_rated {
+        Vec::new()
+    } else {
+        r.rated
+            .iter()
+            .filter_map(|c| {
+                serde_json::to_vec(c).ok().map(|payload| Outgoing {
+                    key: c.call.account_key.clone(),
+                    payload,
+                })
             })
-        })
-        .collect();
-    bus.publish(&names.rated, &messages).await?;
-    consumer.commit(&batch).await?;
+            .collect()
+    };
+    let publish = async {
+        match publish_rated {
+            true => bus.publish(&names.rated, &messages).await,
+            false => Ok(()),
+        }
+    };
+    let (stored, published) = tokio::join!(
+        store.apply_rating_batch(&r.rated, &r.quarantined, r.now.timestamp_millis()),
+        publish
+    );
+    let out = stored?;
+    published?;
     metrics
         .rating_calls
         .with_label_values(&["rated"])
@@ -246,9 +329,9 @@ async fn handle_batch(
     metrics
         .rating_batch_duration
         .with_label_values::<&str>(&[])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(r.started.elapsed().as_secs_f64());
     tracing::debug!(
-        records = batch.len(),
+        records = r.batch.len(),
         inserted = out.inserted,
         quarantined = out.quarantined,
         "batch rated"

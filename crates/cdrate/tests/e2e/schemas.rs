@@ -237,7 +237,8 @@ fn by_id<'a>(values: &'a [Value], id: &str) -> &'a Value {
 async fn every_rated_message_matches_rated_v1() {
     let schemas = EventSchemas::load();
     let world = world("schemas_rated").await;
-    let engine = world.start();
+    // The embedded bus publishes rated calls only when asked to.
+    let engine = world.start_with(&[("CDRATE_RATING__PUBLISH_RATED", "true")]);
     let n = post_all(&world, engine.addr).await;
     let log = bus_log(&world).await;
     let entries = read_topic(&log, RATED_TOPIC, n).await;
