@@ -414,3 +414,60 @@ async fn webhooks_refuse_bad_requests() {
     );
     engine.stop();
 }
+
+/// `cdrate replay` over a directory of saved FreeSWITCH CDRs (what
+/// err-log-dir holds): records appended, errors kept as dead letters, and a
+/// second run finds only duplicates.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_twice_is_safe() {
+    let world = World::new("replay", &Backend::Embedded).await;
+    world.add_identities(&["freeswitch,acme-ltd,acct0", "freeswitch,acme.pbx.example.net,acct1"]);
+    let dir = world.dir.join("xml_cdr_failed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = expected("freeswitch");
+    for (file, _) in &cases {
+        std::fs::copy(fixtures("freeswitch").join(file), dir.join(file)).unwrap();
+    }
+    let records = cases.iter().filter(|(_, v)| v.get("record").is_some()).count();
+    let errors = cases.len() - records;
+    let engine = world.start();
+    let store = world.store().await;
+
+    let out = world.cli(&["replay", "--source", "freeswitch", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains(&format!("{} file(s): {records} accepted, 0 duplicates", cases.len())),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{errors} rejected")), "{text}");
+    assert_eq!(dead_letters(&store).await.len(), errors);
+
+    // Once the records of known accounts are rated, a second run appends
+    // none of them again (the others wait in quarantine and are re-queued).
+    let known = ["acme-ltd", "acme.pbx.example.net"];
+    let rateable = cases
+        .iter()
+        .filter(|(_, v)| v["record"]["account_key"].as_str().is_some_and(|k| known.contains(&k)))
+        .count() as i64;
+    assert!(rateable >= 2);
+    eventually(
+        "the replayed calls of known accounts rated",
+        Duration::from_secs(60),
+        || async {
+            let n = store.count_calls().await.map_err(|e| e.to_string())?;
+            if n == rateable {
+                Ok(())
+            } else {
+                Err(format!("{n} of {rateable}"))
+            }
+        },
+    )
+    .await;
+    let rated = store.count_calls().await.unwrap();
+    let out = world.cli(&["replay", "--source", "freeswitch", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{rated} duplicates")), "{text}");
+    assert_eq!(store.count_calls().await.unwrap(), rated);
+    engine.stop();
+}
