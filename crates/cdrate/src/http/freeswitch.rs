@@ -74,7 +74,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (body, truncated) = match read_body(body, state.body_limit_bytes).await {
+    let (body, cut) = match read_body(body, state.body_limit_bytes, state.request_timeout).await {
         Ok(b) => b,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
@@ -84,7 +84,7 @@ pub async fn post(
         uri,
         headers,
         body,
-        truncated,
+        cut,
     };
     let basic = basic_credentials(&incoming.headers);
     let basic_ref = basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));

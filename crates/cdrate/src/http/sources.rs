@@ -6,7 +6,7 @@
 //! authenticate and which adapter settings apply.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -32,25 +32,45 @@ pub struct Incoming {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     /// The body was longer than the limit and was cut there.
-    pub truncated: bool,
+    /// Why the body is incomplete, if it is.
+    pub cut: Option<BodyCut>,
 }
 
-/// Reads at most `limit` bytes of `body`; a longer body is cut and flagged,
-/// so it can still be kept (truncated) as a dead letter.
-pub async fn read_body(mut body: Body, limit: usize) -> Result<(Vec<u8>, bool), ApiError> {
+/// Why a body was not read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCut {
+    /// Longer than the size limit.
+    TooLarge,
+    /// Not finished within the request timeout (a slow or stalled sender).
+    TimedOut,
+}
+
+/// Reads at most `limit` bytes of `body` within `timeout`. A longer or
+/// slower body is cut and flagged, so what arrived can still be kept as a
+/// dead letter.
+pub async fn read_body(
+    mut body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Option<BodyCut>), ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Ok((out, Some(BodyCut::TimedOut))),
+            Ok(None) => return Ok((out, None)),
+            Ok(Some(frame)) => frame,
+        };
         let frame = frame.map_err(|e| ApiError::bad_request("malformed_payload", format!("reading the body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             let room = limit.saturating_sub(out.len());
             if data.len() > room {
                 out.extend_from_slice(&data[..room]);
-                return Ok((out, true));
+                return Ok((out, Some(BodyCut::TooLarge)));
             }
             out.extend_from_slice(&data);
         }
     }
-    Ok((out, false))
 }
 
 impl Incoming {
@@ -80,7 +100,7 @@ impl Incoming {
             source: self.source.as_str().to_owned(),
             received_at_ms: Utc::now().timestamp_millis(),
             reason: code.to_owned(),
-            detail: if self.truncated {
+            detail: if self.cut.is_some() {
                 format!("{message} (body cut at the size limit)")
             } else {
                 message.clone()
@@ -120,16 +140,21 @@ impl Incoming {
     pub async fn accept(self, state: &AppState, ctx: &ParseContext<'_>) -> Response {
         let started = Instant::now();
         let source = self.source.as_str();
-        if self.truncated {
-            let limit = self.body.len();
-            return self
-                .reject(
-                    state,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the body exceeds {limit} bytes"),
-                )
-                .await;
+        match self.cut {
+            Some(BodyCut::TooLarge) => {
+                let limit = self.body.len();
+                let message = format!("the body exceeds {limit} bytes");
+                return self
+                    .reject(state, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+                    .await;
+            }
+            Some(BodyCut::TimedOut) => {
+                let message = "the body did not arrive within the request timeout".to_owned();
+                return self
+                    .reject(state, StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+                    .await;
+            }
+            None => {}
         }
         let adapter = match cdrate_ingest::adapter(self.source) {
             Some(a) => a,

@@ -49,7 +49,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (body, truncated) = match read_body(body, state.body_limit_bytes).await {
+    let (body, cut) = match read_body(body, state.body_limit_bytes, state.request_timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -59,9 +59,9 @@ pub async fn post(
         uri,
         headers,
         body,
-        truncated,
+        cut,
     };
-    if !incoming.truncated {
+    if incoming.cut.is_none() {
         if let Err(why) = verify(&state.sources.twilio, &incoming) {
             return incoming
                 .reject(&state, StatusCode::FORBIDDEN, "bad_signature", why.to_owned())

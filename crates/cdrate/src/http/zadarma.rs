@@ -69,7 +69,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (body, truncated) = match read_body(body, state.body_limit_bytes).await {
+    let (body, cut) = match read_body(body, state.body_limit_bytes, state.request_timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -79,7 +79,7 @@ pub async fn post(
         uri,
         headers,
         body,
-        truncated,
+        cut,
     };
     let source = &state.sources.zadarma;
     if !source.allow.permits(remote.ip()) {
@@ -92,7 +92,7 @@ pub async fn post(
             )
             .await;
     }
-    if !incoming.truncated {
+    if incoming.cut.is_none() {
         let Some(secret) = &source.secret else {
             return incoming
                 .reject(

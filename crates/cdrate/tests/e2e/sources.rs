@@ -471,3 +471,35 @@ async fn replay_twice_is_safe() {
     assert_eq!(store.count_calls().await.unwrap(), rated);
     engine.stop();
 }
+
+/// A sender that stalls half way through its body is cut off at the request
+/// timeout: 408 `request_timeout`, and what it sent is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_upload_times_out_and_is_kept() {
+    use std::io::{Read, Write};
+    let world = World::new("fs_slow", &Backend::Embedded).await;
+    world.write_config("[[ingest.freeswitch.pbx]]\nname = \"local\"\nallow = [\"127.0.0.0/8\", \"::1\"]\n");
+    let engine = world.start_with(&[("CDRATE_SERVER__REQUEST_TIMEOUT_SECONDS", "1")]);
+    let store = world.store().await;
+    let addr = engine.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // Promise 1,000 bytes, send 11, then say nothing more.
+        s.write_all(b"POST /ingest/freeswitch HTTP/1.1\r\nhost: x\r\ncontent-type: text/xml\r\ncontent-length: 1000\r\n\r\n<cdr><varia")
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    let kept = &dead_letters(&store).await[0];
+    assert_eq!(
+        (kept.reason.as_str(), kept.body.as_slice()),
+        ("request_timeout", &b"<cdr><varia"[..])
+    );
+    engine.stop();
+}
