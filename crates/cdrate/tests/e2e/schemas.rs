@@ -284,11 +284,13 @@ async fn every_rated_message_matches_rated_v1() {
         .find(|v| v["plan"].is_string() && v["cost"] != "0")
         .expect("a priced call");
     assert!(schemas.violations(schemas.rated, priced).is_empty());
-    let cost: f64 = priced["cost"].as_str().unwrap().parse().unwrap();
+    // The same decimal as a JSON number (what a float-minded producer would send).
+    let cost: Value = serde_json::from_str(priced["cost"].as_str().unwrap()).unwrap();
+    assert!(cost.is_number());
     let mutations: Vec<Mutation> = vec![
         (
             "cost as a number",
-            Box::new(move |v| v["cost"] = json!(cost)),
+            Box::new(move |v| v["cost"] = cost.clone()),
             "/cost",
             "Type",
         ),
