@@ -117,12 +117,6 @@ impl EmbeddedConsumer {
         }
         Ok(())
     }
-
-    /// Drops what this group has committed from the log (housekeeping).
-    pub async fn prune_committed(&self) -> Result<u64, BusError> {
-        let committed = self.bus.log.committed(&self.group, &self.topic).await?;
-        Ok(self.bus.log.prune(&self.topic, committed).await?)
-    }
 }
 
 fn now_ms() -> i64 {

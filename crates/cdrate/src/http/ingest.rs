@@ -3,44 +3,75 @@
 //! before any is appended; the answer is 202 only after all of them are
 //! durable on the bus.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cdrate_bus::Outgoing;
 use cdrate_core::call::CALL_SCHEMA;
-use cdrate_core::CallRecord;
+use cdrate_core::{CallRecord, Source};
 use chrono::{SecondsFormat, Utc};
 
+use super::sources::{read_body, Incoming};
 use super::{ApiError, AppState};
 
 /// Longest id accepted; ids are keys everywhere downstream.
 const MAX_ID_BYTES: usize = 256;
 
+/// Bad input is answered 4xx with its code and kept as a dead letter
+/// (source `generic`), like every provider's.
 pub async fn post_calls(
     State(state): State<AppState>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let metrics = state.metrics.clone();
-    let result = accept(&state, &body).await;
-    let (outcome, n) = match &result {
-        Ok(n) => ("accepted", *n),
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => ("unavailable", 1),
-        Err(_) => ("rejected", 1),
+    let (body, cut) = match read_body(body, state.body_limit_bytes, state.request_timeout).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
-    metrics
-        .ingest_records
-        .with_label_values(&["generic", outcome])
-        .inc_by(n as u64);
-    metrics
+    let incoming = Incoming {
+        source: Source::Generic,
+        remote,
+        uri,
+        headers,
+        body,
+        cut,
+    };
+    let response = match incoming.reject_if_cut(&state).await {
+        Some(response) => response,
+        None => match accept(&state, &incoming.body).await {
+            Ok(n) => {
+                state
+                    .metrics
+                    .ingest_records
+                    .with_label_values(&["generic", "accepted"])
+                    .inc_by(n as u64);
+                (StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": n}))).into_response()
+            }
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                state
+                    .metrics
+                    .ingest_records
+                    .with_label_values(&["generic", "unavailable"])
+                    .inc();
+                e.into_response()
+            }
+            Err(e) => incoming.reject(&state, e.status, e.code, e.message).await,
+        },
+    };
+    state
+        .metrics
         .ingest_request_duration
         .with_label_values(&["generic"])
         .observe(started.elapsed().as_secs_f64());
-    let n = result?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"accepted": n}))))
+    response
 }
 
 async fn accept(state: &AppState, body: &[u8]) -> Result<usize, ApiError> {

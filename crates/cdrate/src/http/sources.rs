@@ -134,27 +134,32 @@ impl Incoming {
         }
     }
 
+    /// The answer to a body that was not read to its end (too large, or too
+    /// slow), after keeping what arrived as a dead letter.
+    pub async fn reject_if_cut(&self, state: &AppState) -> Option<Response> {
+        let (status, code, message) = match self.cut? {
+            BodyCut::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body exceeds {} bytes", self.body.len()),
+            ),
+            BodyCut::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the body did not arrive within the request timeout".to_owned(),
+            ),
+        };
+        Some(self.reject(state, status, code, message).await)
+    }
+
     /// Maps the body with the source's adapter and answers: 200 after a
     /// durable append, 200 for an ignorable event, 4xx + dead letter for a
     /// payload that cannot become a record.
     pub async fn accept(self, state: &AppState, ctx: &ParseContext<'_>) -> Response {
         let started = Instant::now();
         let source = self.source.as_str();
-        match self.cut {
-            Some(BodyCut::TooLarge) => {
-                let limit = self.body.len();
-                let message = format!("the body exceeds {limit} bytes");
-                return self
-                    .reject(state, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
-                    .await;
-            }
-            Some(BodyCut::TimedOut) => {
-                let message = "the body did not arrive within the request timeout".to_owned();
-                return self
-                    .reject(state, StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
-                    .await;
-            }
-            None => {}
+        if let Some(response) = self.reject_if_cut(state).await {
+            return response;
         }
         let adapter = match cdrate_ingest::adapter(self.source) {
             Some(a) => a,

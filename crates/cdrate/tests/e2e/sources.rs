@@ -381,6 +381,32 @@ async fn webhooks_refuse_bad_requests() {
             413,
             "body_too_large",
         ),
+        // The generic JSON source keeps its bad input too.
+        (
+            "generic garbage",
+            "/ingest/calls",
+            vec![],
+            b"not json",
+            400,
+            "malformed_payload",
+        ),
+        (
+            "generic invalid",
+            "/ingest/calls",
+            vec![],
+            br#"{"id":"","version":1}"#,
+            422,
+            "invalid_record",
+        ),
+        ("generic empty", "/ingest/calls", vec![], b"[]", 400, "empty_batch"),
+        (
+            "generic oversized",
+            "/ingest/calls",
+            vec![],
+            &big,
+            413,
+            "body_too_large",
+        ),
     ];
     for (what, path, headers, body, status, code) in cases {
         let before = dead_letters(&store).await.len();
