@@ -13,23 +13,29 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{BusError, Delivery, Outgoing};
 
 /// How long one metadata, watermark or offset request may take in `lag`.
 const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most records in one produce batch of one partition, and so how far
+/// before its committed offset a consumer starts after an assignment (see
+/// the module doc).
+pub const RESUME_WINDOW: i64 = 1000;
 
 /// Where the brokers are and how this process names itself to them.
 #[derive(Debug, Clone)]
@@ -51,7 +57,58 @@ pub struct KafkaBus {
 /// group (a short blocking call) and commits nothing.
 pub struct KafkaConsumer {
     // Shared with blocking-pool tasks (commit), which need an owned handle.
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<ResumeContext>>,
+}
+
+/// Per assigned partition, the committed offset the consumer resumed from;
+/// deliveries below it were already processed and are dropped. An entry
+/// goes once the partition delivers at or past it.
+type ResumeFrom = HashMap<(String, i32), i64>;
+
+/// Consumer context that starts each assigned partition [`RESUME_WINDOW`]
+/// offsets before its committed offset.
+#[derive(Default)]
+struct ResumeContext {
+    resume_from: Mutex<ResumeFrom>,
+}
+
+impl ClientContext for ResumeContext {}
+
+impl ConsumerContext for ResumeContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let mut resume_from = self.resume_from.lock().unwrap_or_else(PoisonError::into_inner);
+        resume_from.clear();
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                tracing::warn!(error = ?err, "Kafka rebalance error; dropping the assignment");
+            }
+            if let Err(e) = consumer.unassign() {
+                tracing::warn!(error = %e, "Kafka unassign failed");
+            }
+            return;
+        }
+        // Runs on the thread polling the consumer, once per rebalance.
+        match consumer.committed_offsets(tpl.clone(), ADMIN_REQUEST_TIMEOUT) {
+            Ok(committed) => {
+                for element in committed.elements() {
+                    let Offset::Offset(at) = element.offset() else {
+                        continue; // nothing committed: auto.offset.reset (earliest)
+                    };
+                    let start = at.saturating_sub(RESUME_WINDOW).max(0);
+                    let set = tpl.set_partition_offset(element.topic(), element.partition(), Offset::Offset(start));
+                    if set.is_ok() && start < at {
+                        resume_from.insert((element.topic().to_owned(), element.partition()), at);
+                    }
+                }
+            }
+            // Without the committed offsets librdkafka resumes at them itself;
+            // only a broker that drops mid-batch records would then skip some.
+            Err(e) => tracing::warn!(error = %e, "reading committed offsets on assignment failed; resuming at them"),
+        }
+        if let Err(e) = consumer.assign(tpl) {
+            tracing::warn!(error = %e, "Kafka assign failed");
+        }
+    }
 }
 
 impl KafkaBus {
@@ -65,6 +122,7 @@ impl KafkaBus {
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
+            .set("batch.num.messages", RESUME_WINDOW.to_string())
             .create()
             .map_err(|e| kafka_error("creating producer", &e))?;
         Ok(KafkaBus {
@@ -111,7 +169,7 @@ impl KafkaBus {
     /// at the beginning of the topic, so nothing published before the first
     /// worker started is skipped.
     pub fn subscribe(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
-        let consumer: StreamConsumer = base_config(&self.settings)
+        let consumer: StreamConsumer<ResumeContext> = base_config(&self.settings)
             .set("group.id", group)
             // Offsets move only in `commit`, after the caller's store commit.
             .set("enable.auto.commit", "false")
@@ -120,7 +178,7 @@ impl KafkaBus {
             // Short enough that a dead worker's partitions move on quickly.
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .create()
+            .create_with_context(ResumeContext::default())
             .map_err(|e| kafka_error("creating consumer", &e))?;
         consumer
             .subscribe(&[topic])
@@ -205,7 +263,33 @@ impl KafkaConsumer {
                 None => break,
             }
         }
+        self.drop_already_processed(&mut batch);
         Ok(batch)
+    }
+
+    /// Drops deliveries below the committed offset the partition resumed
+    /// from (the re-read window of [`ResumeContext`]).
+    fn drop_already_processed(&self, batch: &mut Vec<Delivery>) {
+        let mut resume_from = self
+            .consumer
+            .context()
+            .resume_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if resume_from.is_empty() {
+            return;
+        }
+        batch.retain(|d| {
+            let key = (d.topic.clone(), d.partition);
+            match resume_from.get(&key) {
+                Some(&at) if d.offset < at => false,
+                Some(_) => {
+                    resume_from.remove(&key);
+                    true
+                }
+                None => true,
+            }
+        });
     }
 
     /// How many partitions the group currently gives this member; 0 until
@@ -276,7 +360,7 @@ async fn await_delivery(topic: &str, delivery: DeliveryFuture) -> Result<(), Bus
 
 /// Takes the next message only if it is already in the local queue: one poll
 /// of `recv` with a waker that is never woken.
-fn recv_ready(consumer: &StreamConsumer) -> Option<Result<BorrowedMessage<'_>, KafkaError>> {
+fn recv_ready(consumer: &StreamConsumer<ResumeContext>) -> Option<Result<BorrowedMessage<'_>, KafkaError>> {
     let mut recv = pin!(consumer.recv());
     match recv.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => Some(result),

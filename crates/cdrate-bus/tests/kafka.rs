@@ -302,3 +302,52 @@ async fn create_topics_is_idempotent_and_lag_counts_uncommitted_records() {
     consumer.commit(&got).await.expect("committed the rest");
     assert_eq!(bus.lag(&topic, &group).await.expect("lag"), Some(0));
 }
+
+/// Regression: restarting members resume exactly at the committed offset
+/// even when it lies inside a produce batch (Tansu 0.6 skipped the rest of
+/// that batch; see the `kafka` module doc).
+#[tokio::test(flavor = "multi_thread")]
+async fn members_restarting_mid_batch_resume_at_the_committed_offset() {
+    let Some(brokers) = brokers() else { return };
+    let bus = connect(&brokers);
+    let topic = unique("resume");
+    bus.create_topics(&[&topic], 4).await.expect("topic created");
+    let group = unique("group");
+    const TOTAL: usize = 20_000;
+    // 250-record publishes: produce batches of ~60 records per partition,
+    // so the 700-record polls below end mid-batch.
+    for first in (0..TOTAL).step_by(250) {
+        bus.publish(&topic, &records(first, 250, 20)).await.expect("published");
+    }
+    let mut seen = BTreeSet::new();
+    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    tokio::time::timeout(GUARD, async {
+        while seen.len() < TOTAL {
+            // A new member each round: it must start where the last stopped.
+            let mut consumer = bus.subscribe(&topic, &group).expect("subscribed");
+            let mut taken = 0;
+            while taken < 3_000 && seen.len() < TOTAL {
+                let batch = consumer.poll(700, POLL_WAIT).await.expect("poll succeeds");
+                for d in &batch {
+                    let expected = next_offset.get(&d.partition).copied().unwrap_or(0);
+                    assert_eq!(
+                        d.offset, expected,
+                        "partition {} resumed at the wrong offset",
+                        d.partition
+                    );
+                    next_offset.insert(d.partition, d.offset + 1);
+                    assert!(
+                        seen.insert(record_number(d)),
+                        "record {} delivered twice",
+                        record_number(d)
+                    );
+                }
+                taken += batch.len();
+                consumer.commit(&batch).await.expect("commit succeeds");
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("guard expired: {} of {TOTAL} records", seen.len()));
+    assert_eq!(seen, (0..TOTAL).collect());
+}
