@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::Rng;
 
 /// Numbers the demo tariff deck prices (US, UK, Germany, Mexico, India…).
-const CALLEES: &[&str] = &[
+pub const CALLEES: &[&str] = &[
     "+12125550147",
     "+13105550123",
     "+442079460000",

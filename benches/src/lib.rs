@@ -5,10 +5,13 @@
 //! - [`deck`]: a synthetic tariff directory of N prefixes with bands and
 //!   effective periods, and calls to price against it.
 //! - [`calls`]: CallRecord JSON for `POST /ingest/calls`.
+//! - [`freeswitch`]: FreeSWITCH XML CDRs for `POST /ingest/freeswitch`,
+//!   from a fixture CDR used as a template.
 //! - [`http`]: a minimal keep-alive HTTP/1.1 client.
 
 pub mod calls;
 pub mod deck;
+pub mod freeswitch;
 pub mod http;
 
 /// splitmix64: fast, seedable, good enough for synthetic data.

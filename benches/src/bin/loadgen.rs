@@ -19,6 +19,17 @@
 //! - **peak RSS** of the cdrate process (VmHWM from `/proc/<pid>/status`,
 //!   read just before shutdown).
 //!
+//! `--format freeswitch` posts FreeSWITCH XML CDRs instead, one per request
+//! as `mod_xml_cdr` does (`encode=textxml`: a raw `text/xml` body, the leg's
+//! uuid in the query, HTTP Basic credentials), to `POST /ingest/freeswitch`.
+//! The engine gets a `cdrate.toml` with one `[[ingest.freeswitch.pbx]]`
+//! holding those credentials and a loopback allowlist. The CDRs are the
+//! shared fixture `answered-outbound-gateway.xml` (or `--cdr-template`)
+//! with a unique uuid, tenant, extension, dialled number and times per
+//! record ([`cdrate_benches::freeswitch`]); every tenant's accountcode has a
+//! `freeswitch` identity, so the same end check holds. `--batch` does not
+//! apply.
+//!
 //! The engine is stopped with SIGTERM and must exit with status 0. The load
 //! generator shares the machine with the engine; request bodies are built
 //! before the clock starts. Every step is bounded by `--timeout-secs`.
@@ -27,6 +38,7 @@
 //! ```sh
 //! cargo build --release -p cdrate -p cdrate-benches
 //! target/release/loadgen --backend embedded --records 200000 --batch 100 --connections 8
+//! target/release/loadgen --backend embedded --format freeswitch --records 100000 --connections 8
 //! target/release/loadgen --backend kafka --kafka-brokers 127.0.0.1:19092 \
 //!     --postgres-url postgres://cdrate@127.0.0.1:15432/postgres
 //! ```
@@ -44,6 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cdrate_benches::calls::batch_json;
+use cdrate_benches::freeswitch::{self, Template};
 use cdrate_benches::http::Client;
 use cdrate_store::{Store, StoreSettings};
 
@@ -56,8 +69,13 @@ const ACCOUNTS: usize = 10;
 /// How often `/metrics` is polled while waiting for the rating worker.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The HTTP Basic credentials of the PBX configured for `--format freeswitch`.
+const PBX_USER: &str = "freeswitch";
+const PBX_PASSWORD: &str = "loadgen-Tq8-cdr";
+
 const USAGE: &str = "usage: loadgen [--cdrate PATH] [--backend embedded|kafka] [--kafka-brokers HOST:PORT]
-               [--postgres-url URL] [--records N] [--batch B] [--connections C] [--seed S]
+               [--postgres-url URL] [--format json|freeswitch] [--cdr-template FILE]
+               [--records N] [--batch B] [--connections C] [--seed S]
                [--partitions P] [--append-concurrency A] [--timeout-secs T] [--tariffs DIR]
                [--env KEY=VALUE]... [--keep]";
 
@@ -67,10 +85,19 @@ enum BackendKind {
     Kafka,
 }
 
+/// What is posted: CallRecord JSON arrays, or one FreeSWITCH XML CDR per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Freeswitch,
+}
+
 #[derive(Debug, Clone)]
 struct Args {
     cdrate: PathBuf,
     backend: BackendKind,
+    format: Format,
+    cdr_template: PathBuf,
     kafka_brokers: String,
     postgres_url: Option<String>,
     records: u64,
@@ -93,6 +120,8 @@ fn parse_args(argv: &[String]) -> Result<Args> {
     let mut a = Args {
         cdrate: repo_root().join("target/release/cdrate"),
         backend: BackendKind::Embedded,
+        format: Format::Json,
+        cdr_template: freeswitch::fixture_path(),
         kafka_brokers: "127.0.0.1:9092".into(),
         postgres_url: None,
         records: 200_000,
@@ -131,6 +160,14 @@ fn parse_args(argv: &[String]) -> Result<Args> {
                     other => return Err(format!("--backend {other:?}: embedded or kafka").into()),
                 }
             }
+            "--format" => {
+                a.format = match value.as_str() {
+                    "json" => Format::Json,
+                    "freeswitch" => Format::Freeswitch,
+                    other => return Err(format!("--format {other:?}: json or freeswitch").into()),
+                }
+            }
+            "--cdr-template" => a.cdr_template = PathBuf::from(value),
             "--kafka-brokers" => a.kafka_brokers = value.clone(),
             "--postgres-url" => a.postgres_url = Some(value.clone()),
             "--records" => a.records = num("--records")?,
@@ -210,7 +247,12 @@ struct World {
     store_url: String,
     /// The PostgreSQL server URL and database created for this run.
     postgres: Option<(String, String)>,
+    /// `generic` account keys.
     keys: Vec<String>,
+    /// FreeSWITCH accountcodes, each a `freeswitch` identity.
+    account_codes: Vec<String>,
+    /// The configuration file given to the engine, if any.
+    config: Option<PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -231,12 +273,32 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime) -> Result<World> {
     for a in 0..ACCOUNTS {
         accounts.push_str(&format!("acct{a},business,USD,1,1,011,,,1,\n"));
     }
+    let account_codes = freeswitch::account_codes(ACCOUNT_KEYS);
     let mut identities = String::from("source,account_key,account\n");
     for (i, k) in keys.iter().enumerate() {
         identities.push_str(&format!("generic,{k},acct{}\n", i % ACCOUNTS));
     }
+    for (i, code) in account_codes.iter().enumerate() {
+        identities.push_str(&format!("freeswitch,{code},acct{}\n", i % ACCOUNTS));
+    }
     write(&dir.join("accounts.csv"), &accounts)?;
     write(&dir.join("identities.csv"), &identities)?;
+    // A PBX is configured in the file: `[[ingest.freeswitch.pbx]]` is an
+    // array of tables, which CDRATE_ variables cannot express.
+    let config = match args.format {
+        Format::Json => None,
+        Format::Freeswitch => {
+            let path = dir.join("cdrate.toml");
+            write(
+                &path,
+                &format!(
+                    "[[ingest.freeswitch.pbx]]\nname = \"loadgen\"\nusername = \"{PBX_USER}\"\n\
+                     password = \"{PBX_PASSWORD}\"\nallow = [\"127.0.0.0/8\", \"::1\"]\n"
+                ),
+            )?;
+            Some(path)
+        }
+    };
     let tariffs = args
         .tariffs
         .canonicalize()
@@ -292,6 +354,8 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime) -> Result<World> {
         store_url,
         postgres,
         keys,
+        account_codes,
+        config,
     })
 }
 
@@ -329,6 +393,9 @@ impl Engine {
         let log_path = world.dir.join("engine.log");
         let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
         let mut cmd = Command::new(&args.cdrate);
+        if let Some(config) = &world.config {
+            cmd.arg("--config").arg(config);
+        }
         cmd.arg("serve")
             .current_dir(&world.dir)
             .env_remove("CDRATE_CONFIG")
@@ -453,9 +520,27 @@ fn rating_counters(client: &mut Client) -> Result<Rating> {
     Ok(out)
 }
 
+/// One prepared request: how many records it carries, its path and body.
+struct Request {
+    records: u64,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// How every request of a run is sent and what answer accepts it.
+struct Endpoint {
+    content_type: &'static str,
+    headers: Vec<(&'static str, String)>,
+    accepted_status: u16,
+    /// Text the accepting answer must hold (a FreeSWITCH CDR may also be
+    /// answered 200 `ignored`, which would never be rated).
+    accepted_body: Option<&'static str>,
+}
+
 /// What the posting threads share.
 struct Load {
-    bodies: Vec<(u64, Vec<u8>)>,
+    requests: Vec<Request>,
+    endpoint: Endpoint,
     next: AtomicUsize,
     accepted: AtomicU64,
     retries_503: AtomicU64,
@@ -469,14 +554,16 @@ struct Load {
 
 fn post_all(load: &Load, addr: SocketAddr, start: Instant, deadline: Instant) {
     let mut client = Client::new(addr);
-    let mut latencies = Vec::with_capacity(load.bodies.len() / 4 + 1);
+    let mut latencies = Vec::with_capacity(load.requests.len() / 4 + 1);
     let mut backoff = Duration::from_millis(2);
+    let endpoint = &load.endpoint;
+    let headers: Vec<(&str, &str)> = endpoint.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let result: Result<()> = (|| loop {
         if load.failed.load(Ordering::Relaxed) {
             return Ok(());
         }
         let i = load.next.fetch_add(1, Ordering::Relaxed);
-        let Some((n, body)) = load.bodies.get(i) else {
+        let Some(req) = load.requests.get(i) else {
             return Ok(());
         };
         let mut io_errors = 0;
@@ -485,10 +572,16 @@ fn post_all(load: &Load, addr: SocketAddr, start: Instant, deadline: Instant) {
                 return Err("timed out while posting".into());
             }
             let sent = Instant::now();
-            match client.post_json("/ingest/calls", body) {
-                Ok(r) if r.status == 202 => {
+            let answer = client.request_with("POST", &req.path, Some(endpoint.content_type), &headers, &req.body);
+            match answer {
+                Ok(r) if r.status == endpoint.accepted_status => {
                     latencies.push(sent.elapsed());
-                    load.accepted.fetch_add(*n, Ordering::Relaxed);
+                    if let Some(want) = endpoint.accepted_body {
+                        if !r.text().contains(want) {
+                            return Err(format!("POST {} answered {}: {}", req.path, r.status, r.text()).into());
+                        }
+                    }
+                    load.accepted.fetch_add(req.records, Ordering::Relaxed);
                     let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     load.last_answer_ns.fetch_max(ns, Ordering::Relaxed);
                     backoff = Duration::from_millis(2);
@@ -499,12 +592,12 @@ fn post_all(load: &Load, addr: SocketAddr, start: Instant, deadline: Instant) {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(200));
                 }
-                Ok(r) => return Err(format!("POST /ingest/calls answered {}: {}", r.status, r.text()).into()),
+                Ok(r) => return Err(format!("POST {} answered {}: {}", req.path, r.status, r.text()).into()),
                 Err(e) => {
                     io_errors += 1;
                     load.reconnects.fetch_add(1, Ordering::Relaxed);
                     if io_errors > 5 {
-                        return Err(format!("POST /ingest/calls failed {io_errors} times: {e}").into());
+                        return Err(format!("POST {} failed {io_errors} times: {e}", req.path).into());
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -520,6 +613,86 @@ fn post_all(load: &Load, addr: SocketAddr, start: Instant, deadline: Instant) {
     if let Ok(mut all) = load.latencies.lock() {
         all.extend(latencies);
     }
+}
+
+/// Records per request.
+fn batch_size(args: &Args) -> u64 {
+    match args.format {
+        Format::Json => args.batch,
+        Format::Freeswitch => 1,
+    }
+}
+
+/// Every request of the run, and how they are sent.
+fn build_requests(args: &Args, world: &World) -> Result<(Vec<Request>, Endpoint)> {
+    match args.format {
+        Format::Json => {
+            let requests = (0..args.records)
+                .step_by(usize::try_from(args.batch)?)
+                .map(|from| {
+                    let to = (from + args.batch).min(args.records);
+                    Request {
+                        records: to - from,
+                        path: "/ingest/calls".into(),
+                        body: batch_json("lg-", from..to, 1, &world.keys, args.seed).into_bytes(),
+                    }
+                })
+                .collect();
+            let endpoint = Endpoint {
+                content_type: "application/json",
+                headers: Vec::new(),
+                accepted_status: 202,
+                accepted_body: None,
+            };
+            Ok((requests, endpoint))
+        }
+        Format::Freeswitch => {
+            let xml = std::fs::read_to_string(&args.cdr_template)
+                .map_err(|e| format!("CDR template {}: {e}", args.cdr_template.display()))?;
+            let template = Template::from_fixture(&xml)
+                .map_err(|e| format!("CDR template {}: {e}", args.cdr_template.display()))?;
+            let requests = (0..args.records)
+                .map(|i| {
+                    let cdr = freeswitch::seeded_cdr(i, &world.account_codes, args.seed);
+                    Request {
+                        records: 1,
+                        // As mod_xml_cdr posts an a-leg with prefix-a-leg on.
+                        path: format!("/ingest/freeswitch?uuid=a_{}", cdr.uuid),
+                        body: template.render(&cdr).into_bytes(),
+                    }
+                })
+                .collect();
+            let endpoint = Endpoint {
+                content_type: "text/xml",
+                headers: vec![
+                    ("authorization", basic_auth(PBX_USER, PBX_PASSWORD)),
+                    ("user-agent", "freeswitch-xml/1.0".into()),
+                ],
+                accepted_status: 200,
+                accepted_body: Some("\"accepted\""),
+            };
+            Ok((requests, endpoint))
+        }
+    }
+}
+
+/// `Basic <base64(user:password)>` (RFC 4648 alphabet, padded).
+fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [0, 1, 2].map(|k| chunk.get(k).copied().unwrap_or(0));
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -545,29 +718,22 @@ struct Outcome {
 }
 
 fn run(args: &Args, world: &World, rt: &tokio::runtime::Runtime) -> Result<Outcome> {
-    let deadline = Instant::now() + args.timeout;
     // Bodies are built before the clock starts: the measured load generator
     // only sends bytes.
-    let bodies: Vec<(u64, Vec<u8>)> = (0..args.records)
-        .step_by(usize::try_from(args.batch)?)
-        .map(|from| {
-            let to = (from + args.batch).min(args.records);
-            (
-                to - from,
-                batch_json("lg-", from..to, 1, &world.keys, args.seed).into_bytes(),
-            )
-        })
-        .collect();
+    let (requests, endpoint) = build_requests(args, world)?;
+    let deadline = Instant::now() + args.timeout;
     let mut engine = Engine::start(args, world)?;
     println!(
-        "cdrate pid {} listening on {}; {} requests of up to {} records",
+        "cdrate pid {} listening on {}; {} requests of up to {} records, {:.1} MiB of bodies",
         engine.pid(),
         engine.addr,
-        bodies.len(),
-        args.batch
+        requests.len(),
+        batch_size(args),
+        requests.iter().map(|r| r.body.len()).sum::<usize>() as f64 / (1024.0 * 1024.0)
     );
     let load = Arc::new(Load {
-        bodies,
+        requests,
+        endpoint,
         next: AtomicUsize::new(0),
         accepted: AtomicU64::new(0),
         retries_503: AtomicU64::new(0),
@@ -728,12 +894,22 @@ fn main_inner(argv0: &str, rest: &[String]) -> Result<()> {
         println!("engine override: {k}={v}");
     }
     println!("backend: {backend}");
+    println!(
+        "format: {}",
+        match args.format {
+            Format::Json => "CallRecord JSON arrays to /ingest/calls".to_owned(),
+            Format::Freeswitch => format!(
+                "FreeSWITCH XML CDRs to /ingest/freeswitch, one per request (template {})",
+                args.cdr_template.display()
+            ),
+        }
+    );
     println!("| records | batch | connections | ingest rec/s | end-to-end rec/s | p50 | p99 | peak RSS |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {} | {} | {} | {:.0} | {:.0} | {:.1} ms | {:.1} ms | {:.1} MiB |",
         args.records,
-        args.batch,
+        batch_size(&args),
         args.connections,
         n / o.ingest_secs.max(1e-9),
         n / o.e2e_secs.max(1e-9),
@@ -755,4 +931,26 @@ fn main_inner(argv0: &str, rest: &[String]) -> Result<()> {
         o.quarantined
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_is_rfc_4648_base64() {
+        // Every padding case: 23, 24 and 22 bytes.
+        assert_eq!(
+            basic_auth("freeswitch", "Tq8-cdr-51xV"),
+            "Basic ZnJlZXN3aXRjaDpUcTgtY2RyLTUxeFY="
+        );
+        assert_eq!(
+            basic_auth("freeswitch", "Tq8-cdr-51xVa"),
+            "Basic ZnJlZXN3aXRjaDpUcTgtY2RyLTUxeFZh"
+        );
+        assert_eq!(
+            basic_auth("freeswitch", "Tq8-cdr-51x"),
+            "Basic ZnJlZXN3aXRjaDpUcTgtY2RyLTUxeA=="
+        );
+    }
 }
