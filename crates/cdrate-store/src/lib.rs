@@ -11,17 +11,22 @@
 //! - [`rated`]: rated calls and usage totals, written together, idempotently.
 //! - [`quarantine`]: records the rating worker could not price.
 //! - [`dead_letters`]: payloads ingest rejected, and Fritz!Box monitor state.
+//! - [`billing`]: closed cycles, line items and their WHMCS delivery ledger,
+//!   usage alerts.
+//! - [`tokens`]: API tokens (hashes only).
 //!
 //! Conventions: instants are epoch milliseconds, money is an exact decimal
 //! (TEXT in SQLite, NUMERIC in PostgreSQL, always read back as text).
 //! SQLite gets a single writer connection, so write transactions never race
 //! for the lock; readers use their own pool.
 
+pub mod billing;
 pub mod bus_log;
 pub mod dead_letters;
 pub mod migrate;
 pub mod quarantine;
 pub mod rated;
+pub mod tokens;
 pub mod versions;
 
 use std::str::FromStr;
@@ -30,10 +35,12 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use billing::{AckOutcome, ClosedCycle, CycleClose, Delivery, ItemFilter, LineItemRow, Transition, UnbilledCall};
 pub use bus_log::{BusLog, LogEntry};
 pub use dead_letters::DeadLetter;
 pub use quarantine::QuarantineEntry;
 pub use rated::{BatchOutcome, CallFilter, RatedRow, UsageTotal};
+pub use tokens::ApiToken;
 pub use versions::{AccountTexts, StoredVersion, TariffTexts};
 
 /// Which database a [`Store`] talks to.

@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../../schemas/sql/sqlite/0003_bus_topics.sql"),
         include_str!("../../../schemas/sql/postgres/0003_bus_topics.sql"),
     ),
+    (
+        4,
+        "billing",
+        include_str!("../../../schemas/sql/sqlite/0004_billing.sql"),
+        include_str!("../../../schemas/sql/postgres/0004_billing.sql"),
+    ),
 ];
 
 pub async fn run(store: &Store) -> Result<(), StoreError> {

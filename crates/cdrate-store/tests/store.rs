@@ -354,3 +354,222 @@ async fn dead_letters_keep_the_bytes() {
         );
     }
 }
+
+fn item(id: &str, account: &str, delivery: &str, state: &str, amount: &str) -> cdrate_store::LineItemRow {
+    cdrate_store::LineItemRow {
+        id: id.into(),
+        account_id: account.into(),
+        cycle_start_ms: 1_000,
+        cycle_end_ms: 2_000,
+        kind: "usage".into(),
+        destination: "United Kingdom".into(),
+        calls: 1,
+        billed_seconds: 61,
+        amount: dec(amount),
+        currency: "USD".into(),
+        description: format!("Calls to United Kingdom [cdrate:{id}]"),
+        delivery: delivery.into(),
+        state: state.into(),
+        whmcs_client_id: Some(17),
+        whmcs_ref: None,
+        invoice_id: None,
+        attempts: 0,
+        next_attempt_at_ms: 0,
+        last_error: None,
+        created_at_ms: 5,
+        updated_at_ms: 5,
+    }
+}
+
+fn close(
+    account: &str,
+    items: Vec<cdrate_store::LineItemRow>,
+    billed: Vec<(&str, &str, Option<&str>)>,
+) -> cdrate_store::CycleClose {
+    let total = items.iter().map(|i| i.amount).sum();
+    cdrate_store::CycleClose {
+        cycle: cdrate_store::ClosedCycle {
+            account_id: account.into(),
+            cycle_start_ms: 1_000,
+            cycle_end_ms: 2_000,
+            currency: "USD".into(),
+            total,
+            items: items.len() as i64,
+            closed_at_ms: 3_000,
+        },
+        items,
+        billed: billed
+            .into_iter()
+            .map(|(id, cost, item)| (id.to_owned(), dec(cost), item.map(str::to_owned)))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_closed_call_is_not_billed_again_until_its_cost_changes() {
+    for store in stores("billing-close").await {
+        store
+            .apply_rating_batch(&[rated("c1", 1, 1, "a", "0.10"), rated("c2", 1, 1, "a", "0.2")], &[], 1)
+            .await
+            .unwrap();
+        let answer_ms = rated("c1", 1, 1, "a", "0").call.answer_at.unwrap().timestamp_millis();
+        let unbilled = store.unbilled_calls("a", answer_ms + 1).await.unwrap();
+        assert_eq!(unbilled.len(), 2);
+        assert_eq!(unbilled[0].billed_cost, None);
+        assert!(
+            store.unbilled_calls("a", answer_ms).await.unwrap().is_empty(),
+            "end is exclusive"
+        );
+        assert_eq!(
+            store.accounts_with_unbilled_calls(answer_ms + 1).await.unwrap(),
+            vec!["a".to_owned()]
+        );
+
+        let c = close(
+            "a",
+            vec![item("li-1", "a", "push", "pending", "0.30")],
+            vec![("c1", "0.1", Some("li-1")), ("c2", "0.2", Some("li-1"))],
+        );
+        assert!(store.close_cycle(&c).await.unwrap());
+        assert!(
+            !store.close_cycle(&c).await.unwrap(),
+            "a second close of the cycle writes nothing"
+        );
+        // "0.1" billed against a stored "0.10": equal as money, nothing left.
+        assert!(store.unbilled_calls("a", i64::MAX).await.unwrap().is_empty());
+        assert!(store.accounts_with_unbilled_calls(i64::MAX).await.unwrap().is_empty());
+        let cycles = store.closed_cycles(Some("a"), 10).await.unwrap();
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].total, dec("0.30"));
+        assert!(store.closed_cycle("a", 1_000).await.unwrap().is_some());
+
+        // A re-rating that changes the cost makes the call billable again,
+        // with what was billed so far.
+        store
+            .apply_rating_batch(&[rated("c2", 1, 2, "a", "0.25")], &[], 2)
+            .await
+            .unwrap();
+        let again = store.unbilled_calls("a", i64::MAX).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].cost, again[0].billed_cost), (dec("0.25"), Some(dec("0.2"))));
+        // The re-rating kept what the close recorded on the row.
+        assert_totals_consistent(&store).await;
+    }
+}
+
+#[tokio::test]
+async fn line_item_transitions_are_compare_and_set_and_logged() {
+    for store in stores("billing-items").await {
+        let c = close(
+            "a",
+            vec![
+                item("li-1", "a", "push", "pending", "1.00"),
+                item("li-2", "a", "pull", "pending", "2.00"),
+            ],
+            vec![],
+        );
+        store.close_cycle(&c).await.unwrap();
+        let due = store.push_items_due(&["pending", "failed"], 10, 10).await.unwrap();
+        assert_eq!(due.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), vec!["li-1"]);
+
+        let sending = cdrate_store::Transition {
+            from: &["pending", "failed"],
+            to: "sending",
+            detail: "AddBillableItem",
+            attempt: true,
+            now_ms: 20,
+            ..Default::default()
+        };
+        assert!(store.transition_item("li-1", &sending).await.unwrap());
+        assert!(
+            !store.transition_item("li-1", &sending).await.unwrap(),
+            "only one worker wins"
+        );
+        let sent = cdrate_store::Transition {
+            from: &["sending"],
+            to: "sent",
+            detail: "billableid 311",
+            whmcs_ref: Some("311"),
+            now_ms: 21,
+            ..Default::default()
+        };
+        assert!(store.transition_item("li-1", &sent).await.unwrap());
+        let got = store.line_item("li-1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.state.as_str(), got.whmcs_ref.as_deref(), got.attempts),
+            ("sent", Some("311"), 1)
+        );
+        let events = store.line_item_events("li-1").await.unwrap();
+        let states: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(states, vec!["pending", "sending", "sent"]);
+
+        let filter = cdrate_store::ItemFilter {
+            account: Some("a".into()),
+            delivery: Some("pull".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.line_items(&filter).await.unwrap().len(), 1);
+        let states = store.line_item_states().await.unwrap();
+        assert!(states.contains(&("push".into(), "sent".into(), 1)), "{states:?}");
+
+        // Acknowledging a pulled item is idempotent per invoice.
+        let ids = vec!["li-2".to_owned(), "li-1".to_owned(), "li-x".to_owned()];
+        let ack = store.ack_items(&ids, 1042, 30).await.unwrap();
+        assert_eq!(ack.acked, vec!["li-2".to_owned()]);
+        assert_eq!(ack.conflicts, vec!["li-1".to_owned()], "a push item cannot be acked");
+        assert_eq!(ack.unknown, vec!["li-x".to_owned()]);
+        let again = store.ack_items(&ids[..1], 1042, 31).await.unwrap();
+        assert_eq!(again.already, vec!["li-2".to_owned()]);
+        let other = store.ack_items(&ids[..1], 1043, 32).await.unwrap();
+        assert_eq!(other.conflicts, vec!["li-2".to_owned()]);
+        assert_eq!(store.line_item("li-2").await.unwrap().unwrap().invoice_id, Some(1042));
+    }
+}
+
+#[tokio::test]
+async fn alerts_fire_once_and_tokens_keep_only_hashes() {
+    for store in stores("billing-alerts").await {
+        assert!(store
+            .record_alert("a", 1_000, dec("0.80"), dec("8.5"), dec("10"), 1)
+            .await
+            .unwrap());
+        assert!(!store
+            .record_alert("a", 1_000, dec("0.8"), dec("9"), dec("10"), 2)
+            .await
+            .unwrap());
+        assert!(store
+            .record_alert("a", 2_000, dec("0.8"), dec("9"), dec("10"), 3)
+            .await
+            .unwrap());
+        assert_eq!(store.fired_alerts("a", 1_000).await.unwrap(), vec![dec("0.8")]);
+
+        store
+            .apply_rating_batch(
+                &[rated("c1", 1, 1, "a", "0.10"), rated("c2", 1, 1, "a", "0.25")],
+                &[],
+                1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.usage_between("a", 0, i64::MAX).await.unwrap(), (2, dec("0.35")));
+        assert_eq!(store.usage_between("a", 0, 1).await.unwrap(), (0, Decimal::ZERO));
+
+        let token = cdrate_store::ApiToken {
+            id: "tok_1".into(),
+            name: "whmcs".into(),
+            scopes: "billing".into(),
+            secret_sha256: "ab".repeat(32),
+            created_at_ms: 1,
+            revoked_at_ms: None,
+        };
+        store.insert_token(&token).await.unwrap();
+        assert_eq!(
+            store.token_by_hash(&"ab".repeat(32)).await.unwrap(),
+            Some(token.clone())
+        );
+        assert!(store.revoke_token("whmcs", 5).await.unwrap());
+        assert!(!store.revoke_token("whmcs", 6).await.unwrap());
+        assert_eq!(store.list_tokens().await.unwrap()[0].revoked_at_ms, Some(5));
+    }
+}
