@@ -36,7 +36,7 @@ const ACCOUNT_COLUMNS: &[&str] = &[
     "credit_limit",
 ];
 /// Columns an `accounts.csv` may leave out of its header.
-const ACCOUNT_OPTIONAL_COLUMNS: &[&str] = &["inbound_plan", "extension_length"];
+const ACCOUNT_OPTIONAL_COLUMNS: &[&str] = &["inbound_plan", "extension_length", "billing"];
 const IDENTITY_COLUMNS: &[&str] = &["source", "account_key", "account"];
 
 /// Longest `extension_length` an account may set. From 8 digits on a number
@@ -62,6 +62,40 @@ pub struct Account {
     /// 1..=28; the billing cycle starts on this day of the month.
     pub cycle_day: u8,
     pub credit_limit: Option<Decimal>,
+    /// How closed cycles reach WHMCS; `None` = the configured default.
+    pub billing: Option<BillingMode>,
+}
+
+/// How an account's line items reach its WHMCS invoice (the optional
+/// `billing` column). One mode per account, so push and pull can never
+/// both bill the same usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingMode {
+    /// cdrate pushes items through the WHMCS API.
+    Push,
+    /// The WHMCS hook pulls items from `/v1/usage`.
+    Pull,
+    /// Items are kept for reports only.
+    None,
+}
+
+impl BillingMode {
+    pub fn parse(s: &str) -> Option<BillingMode> {
+        match s {
+            "push" => Some(BillingMode::Push),
+            "pull" => Some(BillingMode::Pull),
+            "none" => Some(BillingMode::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Push => "push",
+            BillingMode::Pull => "pull",
+            BillingMode::None => "none",
+        }
+    }
 }
 
 /// Every account and every source identity that maps to one.
@@ -284,6 +318,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
         let mut row = RowCheck::new(sheet.file, errors);
         let (id, plan, cur, cc, national, international) = (f(0), f(1), f(2), f(3), f(4), f(5));
         let (client, service, day, limit, inbound, ext) = (f(6), f(7), f(8), f(9), f(10), f(11));
+        let mode = f(12);
         if row.check(&id, required(&id, "account")).is_some() {
             match out.named.get(id.value) {
                 Some(&first) => {
@@ -317,6 +352,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
         let cycle_day = row.check(&day, cycle_day(day.value));
         let credit_limit = row.check(&limit, credit_limit(limit.value));
         let extension_length = row.check(&ext, extension_length(ext.value));
+        let billing = row.check(&mode, billing_mode(mode.value));
         if let (
             Some(currency),
             Some(country_code),
@@ -327,6 +363,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
             Some(cycle_day),
             Some(credit_limit),
             Some(extension_length),
+            Some(billing),
             false,
         ) = (
             currency,
@@ -338,6 +375,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
             cycle_day,
             credit_limit,
             extension_length,
+            billing,
             row.failed,
         ) {
             let account = Account {
@@ -355,6 +393,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
                 whmcs_service_id,
                 cycle_day,
                 credit_limit,
+                billing,
             };
             let origin = Origin {
                 line: *line,
@@ -448,6 +487,15 @@ fn credit_limit(s: &str) -> Result<Option<Decimal>, K> {
 }
 
 /// Empty (or the column absent) = the default.
+fn billing_mode(s: &str) -> Result<Option<BillingMode>, K> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    BillingMode::parse(s)
+        .map(Some)
+        .ok_or_else(|| K::BadBillingMode(s.to_owned()))
+}
+
 fn extension_length(s: &str) -> Result<usize, K> {
     if s.is_empty() {
         return Ok(DEFAULT_EXTENSION_LENGTH);

@@ -264,6 +264,8 @@ pub enum AccountErrorKind {
     BadInteger { field: &'static str, value: String },
     #[error("extension_length {0:?} is not a whole number from 0 to 7")]
     BadExtensionLength(String),
+    #[error("billing {0:?} is not one of push, pull, none (or empty for the configured default)")]
+    BadBillingMode(String),
     #[error("source {0:?} is not one of freeswitch, twilio, zadarma, fritzbox, generic")]
     UnknownSource(String),
     #[error("account {0:?} is not defined in accounts.csv")]
@@ -305,6 +307,7 @@ impl AccountErrorKind {
             NegativeAmount { .. } => "negative_amount",
             BadInteger { .. } => "bad_integer",
             BadExtensionLength(_) => "bad_extension_length",
+            BadBillingMode(_) => "bad_billing_mode",
             UnknownSource(_) => "unknown_source",
             UnknownAccount(_) => "unknown_account",
             DuplicateIdentity { .. } => "duplicate_identity",

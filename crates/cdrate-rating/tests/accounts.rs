@@ -8,7 +8,8 @@ use std::str::FromStr;
 
 use cdrate_core::{Currency, Source};
 use cdrate_rating::{
-    load_accounts, load_dir, normalize_number, parse_accounts, parse_tariffs, AccountError, AccountFile, Dialled,
+    load_accounts, load_dir, normalize_number, parse_accounts, parse_tariffs, AccountError, AccountFile, BillingMode,
+    Dialled,
 };
 use rust_decimal::Decimal;
 
@@ -18,6 +19,14 @@ const HEADER: &str = "account,plan,currency,country_code,national_prefix,interna
 /// 8 whmcs_service_id, 9 cycle_day, 10 credit_limit, 11 inbound_plan,
 /// 12 extension_length.
 const ACME: &str = "acme,business,USD,1,1,011,1042,2231,15,1500.00,tollfree-in,4";
+
+/// `ACME` under a header with the optional `billing` column (13th) set to `mode`.
+fn acme_billing(mode: &str) -> String {
+    format!(
+        "{}billing\n{ACME},{mode}\n",
+        HEADER.trim_end_matches('\n').to_owned() + ","
+    )
+}
 const IDENTITIES: &str = "source,account_key,account\nfreeswitch,acme.pbx.example.net,acme\n";
 
 fn accounts(rows: &[&str]) -> String {
@@ -286,6 +295,36 @@ fn bad_integer() {
             2,
             column,
         );
+    }
+}
+
+#[test]
+fn bad_billing_mode() {
+    for value in ["Push", "whmcs", "pull-push"] {
+        check(
+            &acme_billing(value),
+            IDENTITIES,
+            "bad_billing_mode",
+            AccountFile::Accounts,
+            2,
+            13,
+        );
+    }
+}
+
+#[test]
+fn billing_mode_is_optional_and_defaults_to_the_configuration() {
+    let book = parse_accounts(&acme_billing(""), IDENTITIES).unwrap();
+    assert_eq!(book.account("acme").unwrap().billing, None);
+    let book = parse_accounts(&accounts(&[ACME]), IDENTITIES).unwrap();
+    assert_eq!(book.account("acme").unwrap().billing, None);
+    for (text, mode) in [
+        ("push", BillingMode::Push),
+        ("pull", BillingMode::Pull),
+        ("none", BillingMode::None),
+    ] {
+        let book = parse_accounts(&acme_billing(text), IDENTITIES).unwrap();
+        assert_eq!(book.account("acme").unwrap().billing, Some(mode));
     }
 }
 
