@@ -1,164 +1,25 @@
-//! FreeSWITCH `mod_xml_cdr` CDRs into [`CallRecord`]s, following the mapping
-//! rules of `shared/fixtures/ingest/freeswitch/NOTES.md` (rule numbers below
-//! are that file's).
-//!
-//! One payload goes through three steps: `extract_document` finds the XML
-//! in whatever the module sent or left on disk (rule 1), `read_cdr` reads it
-//! in one streaming pass and keeps only what the mapping needs (rule 2), and
-//! `map_record` turns that into a record or a coded error (rules 3–10).
+//! Rule 2 of the fixture NOTES: reading the document. One streaming pass
+//! keeps only what the mapping needs (the needed `<variables>`, the
+//! caller-profile fields of the callflows, the root's attributes) into a
+//! [`Cdr`] that borrows the document.
 //!
 //! The reader is a hand-written state machine over quick-xml events: the arms
 //! of its `(State, Event)` match are the grammar it accepts. quick-xml checks
 //! tag nesting; the reader checks the rest of XML 1.0 well-formedness itself
-//! (names, attribute syntax, references, legal characters, one root), because
-//! a malformed CDR must become a dead letter rather than a guess. There is no
-//! namespace processing (`nolocal:operator` is a plain name) and no DTD (a
-//! DOCTYPE is rejected).
-//!
-//! Hot path: events borrow the document itself (quick-xml's slice reader), so
-//! no event buffer is filled and no DOM is built; elements the mapping does not
-//! read are skipped without decoding their text; a value is copied only when
-//! it holds a reference, and percent-decoded only when the mapping reads it and
-//! it holds a `%`. A raw XML body is never copied; an encoded one costs one
-//! decode buffer. The other allocations are the record's own strings.
-//!
-//! No input makes it panic: numbers from the payload use checked arithmetic,
-//! and slices are taken with `get`.
+//! (names, attribute syntax, references, legal characters, one root), skipped
+//! sections included, because a malformed CDR must become a dead letter
+//! rather than a guess. There is no namespace processing (`nolocal:operator`
+//! is a plain name) and no DTD (a DOCTYPE is rejected).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use cdrate_core::{CallRecord, Direction, Disposition, Source, CALL_SCHEMA};
-use chrono::{DateTime, Utc};
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
 
-use crate::{Adapter, ErrorKind, IngestError, Outcome, ParseContext};
-
-/// The FreeSWITCH source: one XML CDR per call leg.
-pub struct FreeSwitch;
-
-impl Adapter for FreeSwitch {
-    fn source(&self) -> Source {
-        Source::Freeswitch
-    }
-
-    fn parse(&self, payload: &[u8], ctx: &ParseContext<'_>) -> Outcome {
-        let mut decoded = Vec::new();
-        let record = extract_document(payload, &mut decoded)
-            .and_then(read_cdr)
-            .and_then(|cdr| map_record(&cdr, ctx.received_at));
-        match record {
-            Ok(record) => Outcome::Record(Box::new(record)),
-            Err(e) => Outcome::Rejected(e),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Rule 1: getting the document out of a payload.
-
-/// Returns the document, borrowed from `payload` when it was sent as is, else
-/// from `decoded`.
-fn extract_document<'a>(payload: &'a [u8], decoded: &'a mut Vec<u8>) -> Result<&'a str, IngestError> {
-    let text = std::str::from_utf8(payload)
-        .map_err(|e| malformed(format!("payload is not UTF-8 (byte {})", e.valid_up_to())))?;
-    let text = trim_ws(text);
-    if text.is_empty() {
-        return Err(malformed("empty payload"));
-    }
-    if text.starts_with('<') {
-        return Ok(text);
-    }
-    if let Some(value) = text.strip_prefix("cdr=") {
-        if value.starts_with('<') {
-            // encode=false: the document follows unescaped, `&amp;` and all,
-            // so it must not go through a form decoder.
-            return Ok(value);
-        }
-        if value.starts_with('%') {
-            // encode=true. The body starts with `cdr=`, so the first field
-            // named `cdr` is the first field: everything up to the first `&`.
-            let field = value.split_once('&').map_or(value, |(field, _)| field);
-            percent_decode(field.as_bytes(), Plus::Space, decoded);
-        } else {
-            decode_base64(value, decoded)?;
-        }
-    } else if text.starts_with('%') {
-        // An err-log-dir file of encode=true: the POST body without `cdr=`.
-        percent_decode(text.as_bytes(), Plus::Space, decoded);
-    } else {
-        // An err-log-dir file of encode=base64.
-        decode_base64(text, decoded)?;
-    }
-    let decoded: &'a [u8] = decoded;
-    let document = std::str::from_utf8(decoded)
-        .map_err(|e| malformed(format!("decoded document is not UTF-8 (byte {})", e.valid_up_to())))?;
-    Ok(trim_ws(document))
-}
-
-/// Whitespace as rule 1 counts it (XML's S; no form feed).
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
-fn trim_ws(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\r', '\n'])
-}
-
-/// What a `+` means to [`percent_decode`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Plus {
-    /// Form encoding (payloads): `+` is a space.
-    Space,
-    /// `switch_url_encode` (variable values): `+` is itself.
-    Literal,
-}
-
-/// Appends `input` to `out` with each `%` + two hex digits (either case)
-/// turned into that byte; any other `%` stays as it is.
-fn percent_decode(input: &[u8], plus: Plus, out: &mut Vec<u8>) {
-    out.reserve(input.len());
-    let mut rest = input;
-    // One byte out per step: an encode=true body is mostly escapes, so
-    // looking ahead for runs of plain bytes would not pay.
-    while let Some((&b, tail)) = rest.split_first() {
-        let (byte, after) = match (b, tail) {
-            (b'%', [hi, lo, after @ ..]) => match (hex_value(*hi), hex_value(*lo)) {
-                (Some(hi), Some(lo)) => (hi << 4 | lo, after),
-                _ => (b'%', tail),
-            },
-            (b'+', _) if plus == Plus::Space => (b' ', tail),
-            _ => (b, tail),
-        };
-        out.push(byte);
-        rest = after;
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
-
-/// Standard-alphabet base64 with padding; ASCII whitespace (line breaks in a
-/// hand-wrapped file) is ignored.
-fn decode_base64(text: &str, out: &mut Vec<u8>) -> Result<(), IngestError> {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    // What FreeSWITCH writes has no whitespace: try it as is before copying.
-    if engine.decode_vec(text, out).is_ok() {
-        return Ok(());
-    }
-    out.clear();
-    let compact: Vec<u8> = text.bytes().filter(|&b| !is_ws(b)).collect();
-    engine
-        .decode_vec(&compact, out)
-        .map_err(|e| malformed(format!("payload is neither XML, a cdr= form nor base64: {e}")))
-}
-
-// ---------------------------------------------------------------------------
-// Rule 2: reading the document.
+use super::payload::is_ws;
+use super::{lossy, malformed};
+use crate::IngestError;
 
 /// Declares [`Var`] from one list, so a variable's enum, element name and
 /// place in [`Cdr::vars`] cannot drift apart.
@@ -166,7 +27,7 @@ macro_rules! variables {
     ($($var:ident = $name:literal,)*) => {
         /// The channel variables the mapping reads. Only these are kept.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Var {
+        pub(super) enum Var {
             $($var,)*
         }
 
@@ -180,7 +41,7 @@ macro_rules! variables {
                 }
             }
 
-            fn name(self) -> Cow<'static, str> {
+            pub(super) fn name(self) -> Cow<'static, str> {
                 match self {
                     $(Var::$var => lossy($name),)*
                 }
@@ -220,7 +81,7 @@ variables! {
 
 /// The `<caller_profile>` fields the mapping reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     Uuid,
     CallerIdNumber,
     DestinationNumber,
@@ -243,30 +104,30 @@ impl Field {
 
 /// Text as found in the document: references resolved, nothing else done.
 /// `Some("")` is an element that was there but empty; first occurrence wins.
-type Slot<'d> = Option<Cow<'d, str>>;
+pub(super) type Slot<'d> = Option<Cow<'d, str>>;
 
 /// What the mapping needs from one document; everything else was skipped.
 #[derive(Default)]
-struct Cdr<'d> {
-    core_uuid: Option<String>,
-    switchname: Option<String>,
+pub(super) struct Cdr<'d> {
+    pub(super) core_uuid: Option<String>,
+    pub(super) switchname: Option<String>,
     seen_variables: bool,
     /// Indexed by `Var as usize`.
-    vars: [Slot<'d>; Var::COUNT],
+    pub(super) vars: [Slot<'d>; Var::COUNT],
     /// The callflow being read.
     current: Profile<'d>,
-    first: Option<Profile<'d>>,
+    pub(super) first: Option<Profile<'d>>,
     /// The last callflow when there are at least two.
-    last: Option<Profile<'d>>,
+    pub(super) last: Option<Profile<'d>>,
 }
 
 /// One `<callflow>`: the direct children of its first `<caller_profile>`.
 #[derive(Default)]
-struct Profile<'d> {
+pub(super) struct Profile<'d> {
     seen_caller_profile: bool,
-    has_originator: bool,
+    pub(super) has_originator: bool,
     /// Indexed by `Field as usize`.
-    fields: [Slot<'d>; Field::COUNT],
+    pub(super) fields: [Slot<'d>; Field::COUNT],
 }
 
 impl<'d> Cdr<'d> {
@@ -289,7 +150,7 @@ impl<'d> Cdr<'d> {
         }
     }
 
-    fn last_callflow(&self) -> Option<&Profile<'d>> {
+    pub(super) fn last_callflow(&self) -> Option<&Profile<'d>> {
         self.last.as_ref().or(self.first.as_ref())
     }
 }
@@ -321,7 +182,7 @@ enum State {
 }
 
 /// Reads a document in one pass of borrowed events.
-fn read_cdr(document: &str) -> Result<Cdr<'_>, IngestError> {
+pub(super) fn read_cdr(document: &str) -> Result<Cdr<'_>, IngestError> {
     if let Some(at) = find_illegal_char(document.as_bytes()) {
         return Err(malformed(format!("byte {at}: a character XML 1.0 does not allow")));
     }
@@ -900,295 +761,10 @@ fn check_pi_target(target: &[u8]) -> Result<(), IngestError> {
     Ok(())
 }
 
-fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
-}
-
-// ---------------------------------------------------------------------------
-// Rules 3–10: the record.
-
-fn map_record(cdr: &Cdr<'_>, received_at: DateTime<Utc>) -> Result<CallRecord, IngestError> {
-    // Rule 3. `call_uuid` is not read: on a b-leg it can name the a-leg.
-    let uuid = cdr
-        .var(Var::Uuid)
-        .or_else(|| cdr.first_field(Field::Uuid))
-        .ok_or_else(|| missing("no uuid variable and no uuid in the first callflow"))?;
-    let account_key = cdr
-        .var(Var::Accountcode)
-        .or_else(|| cdr.var(Var::DomainName))
-        .ok_or_else(|| missing("neither accountcode nor domain_name"))?;
-
-    // Rule 4.
-    let start = cdr
-        .micros(Var::StartUepoch, Var::StartEpoch)?
-        .ok_or_else(|| missing("neither start_uepoch nor start_epoch"))?;
-    let end = cdr
-        .micros(Var::EndUepoch, Var::EndEpoch)?
-        .ok_or_else(|| missing("neither end_uepoch nor end_epoch"))?;
-    let answer = cdr.micros(Var::AnswerUepoch, Var::AnswerEpoch)?;
-    let answer_us = answer.map_or(0, |a| a.micros);
-    if start.micros == 0 {
-        return Err(bad_timestamp("start is 0"));
-    }
-    if end.micros < start.micros {
-        return Err(bad_timestamp("end before start"));
-    }
-    if answer_us != 0 && !(start.micros..=end.micros).contains(&answer_us) {
-        return Err(bad_timestamp("answer outside [start, end]"));
-    }
-    // Both sides cut to whole milliseconds first: FreeSWITCH's own convention.
-    let duration_ms = (end.micros / 1000).saturating_sub(start.micros / 1000);
-    let billable_ms = if answer_us == 0 {
-        0
-    } else if let Some(ms) = cdr.integer(Var::Billmsec)? {
-        ms
-    } else if let Some(s) = cdr.integer(Var::Billsec)? {
-        s.checked_mul(1000).ok_or_else(|| bad_timestamp("billsec overflows"))?
-    } else {
-        (end.micros / 1000).saturating_sub(answer_us / 1000)
-    };
-    let answered = answer_us > 0 && billable_ms > 0;
-
-    // Rule 5.
-    let hangup_cause = cdr.var(Var::HangupCause);
-    let disposition = match hangup_cause.as_deref() {
-        _ if answered => Disposition::Answered,
-        Some("USER_BUSY") => Disposition::Busy,
-        Some("NO_ANSWER" | "NO_USER_RESPONSE") => Disposition::NoAnswer,
-        Some("ORIGINATOR_CANCEL" | "LOSE_RACE" | "PICKED_OFF") => Disposition::Cancelled,
-        _ => Disposition::Failed,
-    };
-
-    // Rules 6 and 7.
-    let trunk = cdr.trunk();
-    let direction = match cdr.var(Var::CallDirection).as_deref().map(str::trim) {
-        Some(d) if d.eq_ignore_ascii_case("outbound") => Direction::Outbound,
-        Some(d) if d.eq_ignore_ascii_case("inbound") => Direction::Inbound,
-        Some(d) if d.eq_ignore_ascii_case("local") || d.eq_ignore_ascii_case("internal") => Direction::Internal,
-        _ => match &trunk {
-            Some((_, TrunkFrom::GatewayName | TrunkFrom::BridgeArg)) => Direction::Outbound,
-            _ if cdr.var(Var::SipGateway).is_some() || cdr.last_field(Field::Context).as_deref() == Some("public") => {
-                Direction::Inbound
-            }
-            _ => Direction::Internal,
-        },
-    };
-
-    // Rule 8: the last callflow is the leg's original profile.
-    let caller = cdr
-        .last_field(Field::CallerIdNumber)
-        .or_else(|| cdr.var(Var::CallerIdNumber))
-        .or_else(|| cdr.var(Var::SipFromUser))
-        .unwrap_or_default();
-    let callee = cdr
-        .last_field(Field::DestinationNumber)
-        .or_else(|| cdr.var(Var::DestinationNumber))
-        .or_else(|| cdr.var(Var::SipReqUser))
-        .unwrap_or_default();
-
-    // Rule 9.
-    let is_b_leg = cdr.first.as_ref().is_some_and(|p| p.has_originator);
-    let mut attrs = BTreeMap::new();
-    attrs.insert("leg".to_owned(), if is_b_leg { "b" } else { "a" }.to_owned());
-    if let Some(name) = &cdr.switchname {
-        attrs.insert("switchname".to_owned(), name.clone());
-    }
-    if let Some(core) = &cdr.core_uuid {
-        attrs.insert("core_uuid".to_owned(), core.clone());
-    }
-    for (key, var) in [
-        ("domain_name", Var::DomainName),
-        ("sip_hangup_disposition", Var::SipHangupDisposition),
-        ("hangup_cause_q850", Var::HangupCauseQ850),
-        ("sip_call_id", Var::SipCallId),
-        ("last_bridge_to", Var::LastBridgeTo),
-        ("originating_leg_uuid", Var::OriginatingLegUuid),
-    ] {
-        if let Some(value) = cdr.var(var) {
-            attrs.insert(key.to_owned(), value.into_owned());
-        }
-    }
-
-    Ok(CallRecord {
-        schema: CALL_SCHEMA.to_owned(),
-        id: format!("fs:{uuid}"),
-        version: 1,
-        source: Source::Freeswitch,
-        account_key: account_key.into_owned(),
-        direction,
-        caller: caller.into_owned(),
-        callee: callee.into_owned(),
-        callee_e164: None,
-        start_at: start.at,
-        answer_at: answer.filter(|_| answered).map(|a| a.at),
-        end_at: end.at,
-        duration_ms,
-        billable_ms: if answered { billable_ms } else { 0 },
-        disposition,
-        hangup_cause: hangup_cause.map(Cow::into_owned),
-        trunk: trunk.map(|(name, _)| name.into_owned()),
-        attrs,
-        received_at,
-    })
-}
-
-/// Which step of rule 6 found the trunk; rule 7 treats steps 1 and 2 as
-/// "went out through a gateway".
-enum TrunkFrom {
-    GatewayName,
-    BridgeArg,
-    ArrivalGateway,
-}
-
-/// A time in µs since 1970 that is known to fit a `DateTime<Utc>`.
-#[derive(Clone, Copy)]
-struct Stamp {
-    micros: u64,
-    at: DateTime<Utc>,
-}
-
-impl Cdr<'_> {
-    /// A variable's value, percent-decoded (rule 2); empty is absent.
-    fn var(&self, var: Var) -> Option<Cow<'_, str>> {
-        let raw = self.vars.get(var as usize)?.as_deref()?;
-        let value = percent_decode_value(raw);
-        (!value.is_empty()).then_some(value)
-    }
-
-    /// A profile field of the first callflow: not percent-decoded, empty is
-    /// absent.
-    fn first_field(&self, field: Field) -> Option<Cow<'_, str>> {
-        profile_field(self.first.as_ref()?, field)
-    }
-
-    fn last_field(&self, field: Field) -> Option<Cow<'_, str>> {
-        profile_field(self.last_callflow()?, field)
-    }
-
-    /// A variable that must be `^[0-9]+$` when present.
-    fn integer(&self, var: Var) -> Result<Option<u64>, IngestError> {
-        let Some(value) = self.var(var) else {
-            return Ok(None);
-        };
-        parse_decimal(&value)
-            .map(Some)
-            .ok_or_else(|| bad_timestamp(format!("{} is not a non-negative integer: {value:?}", var.name())))
-    }
-
-    /// A time from its `_uepoch` variable, else its `_epoch` twin in seconds.
-    fn micros(&self, uepoch: Var, epoch: Var) -> Result<Option<Stamp>, IngestError> {
-        let micros = match self.integer(uepoch)? {
-            Some(us) => us,
-            None => match self.integer(epoch)? {
-                Some(s) => s
-                    .checked_mul(1_000_000)
-                    .ok_or_else(|| bad_timestamp(format!("{} overflows", epoch.name())))?,
-                None => return Ok(None),
-            },
-        };
-        let at = i64::try_from(micros)
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(|| bad_timestamp(format!("{micros} µs is out of range")))?;
-        Ok(Some(Stamp { micros, at }))
-    }
-
-    /// Rule 6.
-    fn trunk(&self) -> Option<(Cow<'_, str>, TrunkFrom)> {
-        if let Some(gateway) = self.var(Var::SipGatewayName) {
-            return Some((gateway, TrunkFrom::GatewayName));
-        }
-        if self.var(Var::LastApp).as_deref() == Some("bridge") {
-            if let Some(name) = self.var(Var::LastArg).as_deref().and_then(gateway_in_dial_string) {
-                return Some((Cow::Owned(name.to_owned()), TrunkFrom::BridgeArg));
-            }
-        }
-        self.var(Var::SipGateway).map(|g| (g, TrunkFrom::ArrivalGateway))
-    }
-}
-
-/// `NAME` of the first `sofia/gateway/NAME/…` in a bridge argument.
-fn gateway_in_dial_string(arg: &str) -> Option<&str> {
-    const MARK: &str = "sofia/gateway/";
-    let (_, after) = arg.split_once(MARK)?;
-    let (name, _) = after.split_once('/')?;
-    (!name.is_empty()).then_some(name)
-}
-
-fn profile_field<'a>(profile: &'a Profile<'_>, field: Field) -> Option<Cow<'a, str>> {
-    let value = profile.fields.get(field as usize)?.as_deref()?;
-    (!value.is_empty()).then_some(Cow::Borrowed(value))
-}
-
-/// Rule 2: `%XX` (either case) becomes that byte, everything else stays (a
-/// `+` too); bytes that are not UTF-8 become U+FFFD.
-fn percent_decode_value(raw: &str) -> Cow<'_, str> {
-    if !raw.contains('%') {
-        return Cow::Borrowed(raw);
-    }
-    let mut bytes = Vec::with_capacity(raw.len());
-    percent_decode(raw.as_bytes(), Plus::Literal, &mut bytes);
-    match String::from_utf8(bytes) {
-        Ok(text) => Cow::Owned(text),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    }
-}
-
-/// `^[0-9]+$` as a u64; `None` for anything else, an overflow included.
-fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() {
-        return None;
-    }
-    text.bytes().try_fold(0u64, |acc, b| {
-        let digit = char::from(b).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
-fn malformed(detail: impl Into<String>) -> IngestError {
-    IngestError::new(ErrorKind::MalformedPayload, detail)
-}
-
-fn missing(detail: impl Into<String>) -> IngestError {
-    IngestError::new(ErrorKind::MissingField, detail)
-}
-
-fn bad_timestamp(detail: impl Into<String>) -> IngestError {
-    IngestError::new(ErrorKind::BadTimestamp, detail)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decode(input: &str, plus: Plus) -> Vec<u8> {
-        let mut out = Vec::new();
-        percent_decode(input.as_bytes(), plus, &mut out);
-        out
-    }
-
-    #[test]
-    fn percent_decode_keeps_what_is_not_an_escape() {
-        assert_eq!(decode("a%20b", Plus::Literal), b"a b");
-        assert_eq!(decode("%2b%2B", Plus::Literal), b"++");
-        assert_eq!(decode("a+b", Plus::Literal), b"a+b");
-        assert_eq!(decode("a+b", Plus::Space), b"a b");
-        assert_eq!(decode("%", Plus::Literal), b"%");
-        assert_eq!(decode("x%4", Plus::Literal), b"x%4");
-        assert_eq!(decode("%zz%4g", Plus::Literal), b"%zz%4g");
-        assert_eq!(decode("%%41", Plus::Literal), b"%A");
-        assert_eq!(decode("%2541", Plus::Literal), b"%41");
-    }
-
-    #[test]
-    fn decimal_is_digits_only_and_never_overflows() {
-        assert_eq!(parse_decimal("0"), Some(0));
-        assert_eq!(parse_decimal("007"), Some(7));
-        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
-        for bad in ["", "18446744073709551616", "-1", "+1", "1.5", " 1", "1 ", "١"] {
-            assert_eq!(parse_decimal(bad), None, "{bad:?}");
-        }
-    }
+    use crate::ErrorKind;
 
     #[test]
     fn xml_names_follow_xml_1_0_without_namespaces() {
@@ -1233,17 +809,5 @@ mod tests {
         doc.extend_from_slice("\u{FFFE}".as_bytes());
         assert_eq!(find_illegal_char(&doc), Some(63));
         assert_eq!(find_illegal_char(b"ab\x01"), Some(2));
-    }
-
-    #[test]
-    fn gateway_is_the_text_between_sofia_gateway_and_the_next_slash() {
-        assert_eq!(gateway_in_dial_string("sofia/gateway/gw1/0201"), Some("gw1"));
-        assert_eq!(
-            gateway_in_dial_string("{x=1}sofia/gateway/a/1|sofia/gateway/b/1"),
-            Some("a")
-        );
-        assert_eq!(gateway_in_dial_string("sofia/gateway//0201"), None);
-        assert_eq!(gateway_in_dial_string("sofia/gateway/gw1"), None);
-        assert_eq!(gateway_in_dial_string("user/1001@example.net"), None);
     }
 }
