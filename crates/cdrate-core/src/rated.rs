@@ -33,6 +33,10 @@ pub struct RatedCall {
     /// `inbound_free`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// `suspended` or `terminated` when the account was not active when the
+    /// call was rated: the call is kept and priced all the same, flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<String>,
     /// Tariff version that priced it.
     pub tariff_version: i64,
     /// 1 when first rated; bumped by every re-rating.

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cdrate_core::{Currency, Source};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::csv_sheet::{parse_plain_decimal, read_sheet, Field, RowCheck, SheetError, SheetProblem};
@@ -36,7 +37,13 @@ const ACCOUNT_COLUMNS: &[&str] = &[
     "credit_limit",
 ];
 /// Columns an `accounts.csv` may leave out of its header.
-const ACCOUNT_OPTIONAL_COLUMNS: &[&str] = &["inbound_plan", "extension_length", "billing"];
+const ACCOUNT_OPTIONAL_COLUMNS: &[&str] = &[
+    "inbound_plan",
+    "extension_length",
+    "billing",
+    "status",
+    "previous_plans",
+];
 const IDENTITY_COLUMNS: &[&str] = &["source", "account_key", "account"];
 
 /// Longest `extension_length` an account may set. From 8 digits on a number
@@ -64,6 +71,58 @@ pub struct Account {
     pub credit_limit: Option<Decimal>,
     /// How closed cycles reach WHMCS; `None` = the configured default.
     pub billing: Option<BillingMode>,
+    /// Suspended and terminated accounts' calls are still rated (nothing a
+    /// PBX sends is lost) and flagged on the rated call.
+    pub status: AccountStatus,
+    /// Plans the account had before `plan`, oldest first: a call answered
+    /// before a period's `until` is priced with that period's plan, so a
+    /// plan change applies to calls answered after it, even late CDRs.
+    pub previous_plans: Vec<PlanPeriod>,
+}
+
+/// An earlier plan of an account and when it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanPeriod {
+    pub plan: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Account {
+    /// The outbound plan in force at `at` (a call's answer time).
+    pub fn plan_at(&self, at: DateTime<Utc>) -> &str {
+        self.previous_plans
+            .iter()
+            .find(|p| at < p.until)
+            .map_or(self.plan.as_str(), |p| p.plan.as_str())
+    }
+}
+
+/// Lifecycle state of an account (the optional `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountStatus {
+    #[default]
+    Active,
+    Suspended,
+    Terminated,
+}
+
+impl AccountStatus {
+    pub fn parse(s: &str) -> Option<AccountStatus> {
+        match s {
+            "" | "active" => Some(AccountStatus::Active),
+            "suspended" => Some(AccountStatus::Suspended),
+            "terminated" => Some(AccountStatus::Terminated),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Terminated => "terminated",
+        }
+    }
 }
 
 /// How an account's line items reach its WHMCS invoice (the optional
@@ -116,6 +175,7 @@ struct Origin {
     line: u64,
     plan_column: usize,
     inbound_plan_column: usize,
+    previous_plans_column: usize,
 }
 
 impl AccountBook {
@@ -147,7 +207,7 @@ impl AccountBook {
     pub fn check_plans(&self, tariffs: &TariffSet) -> Vec<AccountError> {
         let mut errors = Vec::new();
         for (account, origin) in self.accounts.iter().zip(&self.origins) {
-            let plans = [
+            let mut plans = vec![
                 ("plan", Some(&account.plan), origin.plan_column),
                 (
                     "inbound_plan",
@@ -155,6 +215,9 @@ impl AccountBook {
                     origin.inbound_plan_column,
                 ),
             ];
+            for p in &account.previous_plans {
+                plans.push(("previous_plans", Some(&p.plan), origin.previous_plans_column));
+            }
             for (field, plan, column) in plans {
                 let Some(plan) = plan else { continue };
                 let kind = match tariffs.plan_id(plan).map(|id| tariffs.plan(id)) {
@@ -318,7 +381,7 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
         let mut row = RowCheck::new(sheet.file, errors);
         let (id, plan, cur, cc, national, international) = (f(0), f(1), f(2), f(3), f(4), f(5));
         let (client, service, day, limit, inbound, ext) = (f(6), f(7), f(8), f(9), f(10), f(11));
-        let mode = f(12);
+        let (mode, status_field, previous) = (f(12), f(13), f(14));
         if row.check(&id, required(&id, "account")).is_some() {
             match out.named.get(id.value) {
                 Some(&first) => {
@@ -353,6 +416,11 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
         let credit_limit = row.check(&limit, credit_limit(limit.value));
         let extension_length = row.check(&ext, extension_length(ext.value));
         let billing = row.check(&mode, billing_mode(mode.value));
+        let status = row.check(
+            &status_field,
+            AccountStatus::parse(status_field.value).ok_or_else(|| K::BadStatus(status_field.value.to_owned())),
+        );
+        let previous_plans = row.check(&previous, previous_plans(previous.value));
         if let (
             Some(currency),
             Some(country_code),
@@ -364,6 +432,8 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
             Some(credit_limit),
             Some(extension_length),
             Some(billing),
+            Some(status),
+            Some(previous_plans),
             false,
         ) = (
             currency,
@@ -376,6 +446,8 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
             credit_limit,
             extension_length,
             billing,
+            status,
+            previous_plans,
             row.failed,
         ) {
             let account = Account {
@@ -394,11 +466,14 @@ fn read_accounts(text: &str, errors: &mut Vec<AccountError>) -> Option<AccountRo
                 cycle_day,
                 credit_limit,
                 billing,
+                status,
+                previous_plans,
             };
             let origin = Origin {
                 line: *line,
                 plan_column: plan.column,
                 inbound_plan_column: inbound.column,
+                previous_plans_column: previous.column,
             };
             out.valid.push((account, origin));
         }
@@ -487,6 +562,29 @@ fn credit_limit(s: &str) -> Result<Option<Decimal>, K> {
 }
 
 /// Empty (or the column absent) = the default.
+/// `plan@RFC3339|plan@RFC3339`, instants strictly increasing.
+fn previous_plans(s: &str) -> Result<Vec<PlanPeriod>, K> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = || K::BadPreviousPlans(s.to_owned());
+    let mut out: Vec<PlanPeriod> = Vec::new();
+    for entry in s.split('|') {
+        let (plan, until) = entry.trim().rsplit_once('@').ok_or_else(bad)?;
+        let until = DateTime::parse_from_rfc3339(until.trim())
+            .map_err(|_| bad())?
+            .with_timezone(&Utc);
+        if plan.trim().is_empty() || out.last().is_some_and(|p| p.until >= until) {
+            return Err(bad());
+        }
+        out.push(PlanPeriod {
+            plan: plan.trim().to_owned(),
+            until,
+        });
+    }
+    Ok(out)
+}
+
 fn billing_mode(s: &str) -> Result<Option<BillingMode>, K> {
     if s.is_empty() {
         return Ok(None);

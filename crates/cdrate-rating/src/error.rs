@@ -266,6 +266,10 @@ pub enum AccountErrorKind {
     BadExtensionLength(String),
     #[error("billing {0:?} is not one of push, pull, none (or empty for the configured default)")]
     BadBillingMode(String),
+    #[error("status {0:?} is not one of active, suspended, terminated")]
+    BadStatus(String),
+    #[error("previous_plans {0:?} must be plan@RFC3339 entries separated by |, instants increasing")]
+    BadPreviousPlans(String),
     #[error("source {0:?} is not one of freeswitch, twilio, zadarma, fritzbox, generic")]
     UnknownSource(String),
     #[error("account {0:?} is not defined in accounts.csv")]
@@ -308,6 +312,8 @@ impl AccountErrorKind {
             BadInteger { .. } => "bad_integer",
             BadExtensionLength(_) => "bad_extension_length",
             BadBillingMode(_) => "bad_billing_mode",
+            BadStatus(_) => "bad_status",
+            BadPreviousPlans(_) => "bad_previous_plans",
             UnknownSource(_) => "unknown_source",
             UnknownAccount(_) => "unknown_account",
             DuplicateIdentity { .. } => "duplicate_identity",

@@ -48,7 +48,7 @@ pub mod price;
 pub mod rate;
 pub mod tariff;
 
-pub use accounts::{load_accounts, parse_accounts, Account, AccountBook, BillingMode};
+pub use accounts::{load_accounts, parse_accounts, Account, AccountBook, AccountStatus, BillingMode, PlanPeriod};
 pub use cdrate_core::E164;
 pub use error::{
     AccountError, AccountErrorKind, AccountErrors, AccountFile, PriceError, TariffError, TariffErrorKind, TariffErrors,

@@ -16,7 +16,7 @@ use cdrate_core::{CallRecord, Direction, RatedCall};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::accounts::{Account, AccountBook};
+use crate::accounts::{Account, AccountBook, AccountStatus};
 use crate::normalize::{normalize_number, Dialled};
 use crate::{PriceError, TariffSet};
 
@@ -83,7 +83,7 @@ pub fn rate_call(
             Some(p) => p,
             None => return Ok(free(call, "inbound_free")),
         },
-        _ => &account.plan,
+        _ => account.plan_at(call.rating_instant()),
     };
     let billable = call.billable_seconds();
     let quote = match tariffs.price_on(plan, &number, call.rating_instant(), billable) {
@@ -101,11 +101,17 @@ pub fn rate_call(
         cost: quote.cost,
         currency: quote.plan.currency,
         note: None,
+        account_status: flag(account),
         tariff_version,
         rating_version: 1,
         rated_at,
         call,
     })
+}
+
+/// `account_status` of a rated call: set only when the account is not active.
+fn flag(account: &Account) -> Option<String> {
+    (account.status != AccountStatus::Active).then(|| account.status.as_str().to_owned())
 }
 
 fn unpriced(
@@ -125,6 +131,7 @@ fn unpriced(
         cost: Decimal::ZERO,
         currency: account.currency,
         note: Some(note.to_owned()),
+        account_status: flag(account),
         tariff_version,
         rating_version: 1,
         rated_at,

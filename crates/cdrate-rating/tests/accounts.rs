@@ -620,3 +620,97 @@ fn the_example_book_loads_and_matches_the_example_tariffs() {
     );
     assert_eq!(n("1001"), Dialled::Internal("1001".into()));
 }
+
+/// `ACME` with `status` (14th) and `previous_plans` (15th) columns.
+fn acme_lifecycle(status: &str, previous: &str) -> String {
+    format!(
+        "{}billing,status,previous_plans\n{ACME},,{status},{previous}\n",
+        HEADER.trim_end_matches('\n').to_owned() + ","
+    )
+}
+
+#[test]
+fn bad_status() {
+    for value in ["paused", "Active"] {
+        check(
+            &acme_lifecycle(value, ""),
+            IDENTITIES,
+            "bad_status",
+            AccountFile::Accounts,
+            2,
+            14,
+        );
+    }
+}
+
+#[test]
+fn bad_previous_plans() {
+    for value in [
+        "home",
+        "home@yesterday",
+        "@2026-11-01T00:00:00Z",
+        "home@2026-11-02T00:00:00Z|world@2026-11-01T00:00:00Z",
+        "home@2026-11-01T00:00:00Z|world@2026-11-01T00:00:00Z",
+    ] {
+        check(
+            &acme_lifecycle("", value),
+            IDENTITIES,
+            "bad_previous_plans",
+            AccountFile::Accounts,
+            2,
+            15,
+        );
+    }
+}
+
+#[test]
+fn a_previous_plan_must_exist_in_the_tariffs() {
+    let book = parse_accounts(&acme_lifecycle("", "nosuchplan@2026-11-01T00:00:00Z"), IDENTITIES).unwrap();
+    let tariffs = load_dir(&examples().join("tariffs")).unwrap();
+    let errors = book.check_plans(&tariffs);
+    let codes: Vec<(&str, usize)> = errors.iter().map(|e| (e.code(), e.column)).collect();
+    assert!(codes.contains(&("unknown_plan", 15)), "{codes:?}");
+}
+
+#[test]
+fn a_plan_change_prices_calls_answered_after_it_and_suspension_only_flags() {
+    use cdrate_core::{CallRecord, Direction, Disposition};
+    let tariffs = load_dir(&examples().join("tariffs")).unwrap();
+    // Until 12:00 the account was on `home` (UK 0.0250/min, 60 s steps);
+    // since then `business` (London 4420: 0.0150/min, 6 s steps).
+    let text = acme_lifecycle("suspended", "home@2026-11-20T12:00:00Z").replace(",tollfree-in,", ",,");
+    let book = parse_accounts(&text, IDENTITIES).unwrap();
+    let call = |answer: &str| CallRecord {
+        schema: "call.v1".into(),
+        id: format!("c-{answer}"),
+        version: 1,
+        source: Source::Freeswitch,
+        account_key: "acme.pbx.example.net".into(),
+        direction: Direction::Outbound,
+        caller: "1001".into(),
+        callee: "011442071234567".into(),
+        callee_e164: None,
+        start_at: answer.parse().unwrap(),
+        answer_at: Some(answer.parse().unwrap()),
+        end_at: answer.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(30),
+        duration_ms: 30_000,
+        billable_ms: 30_000,
+        disposition: Disposition::Answered,
+        hangup_cause: None,
+        trunk: None,
+        attrs: Default::default(),
+        received_at: "2026-11-21T00:00:00Z".parse().unwrap(),
+    };
+    let now = "2026-11-21T00:00:00Z".parse().unwrap();
+    let before = cdrate_rating::rate::rate_call(call("2026-11-20T11:59:59Z"), &book, &tariffs, 1, now).unwrap();
+    let after = cdrate_rating::rate::rate_call(call("2026-11-20T12:00:00Z"), &book, &tariffs, 1, now).unwrap();
+    assert_eq!(before.plan.as_deref(), Some("home"));
+    assert_eq!(before.cost, Decimal::from_str("0.0250").unwrap(), "60 s minimum step");
+    assert_eq!(after.plan.as_deref(), Some("business"));
+    assert_eq!(after.cost, Decimal::from_str("0.0075").unwrap(), "30 s at 0.0150/min");
+    // Suspended: rated all the same, and flagged.
+    assert_eq!(after.account_status.as_deref(), Some("suspended"));
+    let active = parse_accounts(&acme_lifecycle("", ""), IDENTITIES).unwrap();
+    let rated = cdrate_rating::rate::rate_call(call("2026-11-20T12:00:00Z"), &active, &tariffs, 1, now).unwrap();
+    assert_eq!(rated.account_status, None);
+}

@@ -83,6 +83,7 @@ fn rated(id: &str, version: u32, rating_version: u32, account: &str, cost: &str)
         cost: Decimal::from_str(cost).unwrap(),
         currency: "USD".parse().unwrap(),
         note: None,
+        account_status: None,
         tariff_version: 1,
         rating_version,
         rated_at: "2026-11-18T15:01:08Z".parse().unwrap(),
