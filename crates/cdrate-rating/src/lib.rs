@@ -38,6 +38,7 @@
 //! ```
 
 pub mod accounts;
+pub mod accounts_edit;
 pub mod band;
 mod csv_sheet;
 pub mod error;

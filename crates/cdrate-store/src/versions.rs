@@ -132,6 +132,60 @@ impl Store {
         Ok((next, true))
     }
 
+    /// Stores `texts` as version `base + 1` only if `base` is still the
+    /// newest version (optimistic concurrency for edits made through the
+    /// API); `None` when another version got there first.
+    pub async fn edit_accounts(
+        &self,
+        base: i64,
+        texts: &AccountTexts,
+        origin: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let d = digest(&[&texts.accounts, &texts.identities]);
+        let mut tx = self.write.begin().await?;
+        let latest: Option<i64> = sqlx::query("SELECT MAX(version) FROM account_versions")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if latest != Some(base) {
+            return Ok(None);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO account_versions (version, imported_at_ms, origin, digest, accounts, identities) \
+             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(base + 1)
+        .bind(now_ms)
+        .bind(origin)
+        .bind(d)
+        .bind(&texts.accounts)
+        .bind(&texts.identities)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok((inserted == 1).then_some(base + 1))
+    }
+
+    /// The texts most recently imported with this `origin` (e.g. the
+    /// configured files), whatever versions came after.
+    pub async fn accounts_from(&self, origin: &str) -> Result<Option<AccountTexts>, StoreError> {
+        let row = sqlx::query(
+            "SELECT accounts, identities FROM account_versions WHERE origin = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(origin)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(AccountTexts {
+                accounts: r.try_get(0)?,
+                identities: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
     pub async fn account_version(&self) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT MAX(version) FROM account_versions")
             .fetch_one(&self.read)
