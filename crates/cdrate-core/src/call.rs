@@ -65,6 +65,31 @@ pub enum Disposition {
     Missed,
 }
 
+impl Direction {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Internal => "internal",
+        }
+    }
+}
+
+impl Disposition {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::NoAnswer => "no_answer",
+            Disposition::Busy => "busy",
+            Disposition::Failed => "failed",
+            Disposition::Cancelled => "cancelled",
+            Disposition::Missed => "missed",
+        }
+    }
+}
+
 /// Message schema id carried in every `call.v1` record.
 pub const CALL_SCHEMA: &str = "call.v1";
 
@@ -178,6 +203,23 @@ mod tests {
         }
         for unknown in ["", "FreeSWITCH", "fritz", " twilio", "generic "] {
             assert_eq!(Source::parse(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn enum_names_match_the_wire() {
+        for d in [Direction::Outbound, Direction::Inbound, Direction::Internal] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        for d in [
+            Disposition::Answered,
+            Disposition::NoAnswer,
+            Disposition::Busy,
+            Disposition::Failed,
+            Disposition::Cancelled,
+            Disposition::Missed,
+        ] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
         }
     }
 

@@ -195,6 +195,31 @@ impl AccountBook {
         &self.accounts
     }
 
+    /// Every `(source, account_key)` that maps to account `id`, sorted.
+    pub fn identities_of(&self, id: &str) -> Vec<(Source, &str)> {
+        let Some(&i) = self.by_id.get(id) else {
+            return Vec::new();
+        };
+        let sources = [
+            Source::Freeswitch,
+            Source::Twilio,
+            Source::Zadarma,
+            Source::Fritzbox,
+            Source::Generic,
+        ];
+        let mut out: Vec<(Source, &str)> = sources
+            .into_iter()
+            .flat_map(|s| {
+                self.by_key[source_slot(s)]
+                    .iter()
+                    .filter(move |(_, &v)| v == i)
+                    .map(move |(k, _)| (s, k.as_ref()))
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
+        out
+    }
+
     /// How many `(source, account_key)` pairs map to an account.
     pub fn identity_count(&self) -> usize {
         self.by_key.iter().map(HashMap::len).sum()

@@ -43,6 +43,10 @@ pub struct CallFilter {
     pub to_ms: Option<i64>,
     /// Only ids greater than this (keyset paging).
     pub after_id: Option<String>,
+    /// Answer time from (inclusive) / to (exclusive), epoch ms: the calls
+    /// of a billing cycle. Unanswered calls never match.
+    pub answer_from_ms: Option<i64>,
+    pub answer_to_ms: Option<i64>,
     pub limit: usize,
 }
 
@@ -392,6 +396,12 @@ impl Store {
         if filter.to_ms.is_some() {
             sql.push_str(&format!(" AND start_at_ms < {}", next()));
         }
+        if filter.answer_from_ms.is_some() {
+            sql.push_str(&format!(" AND answer_at_ms >= {}", next()));
+        }
+        if filter.answer_to_ms.is_some() {
+            sql.push_str(&format!(" AND answer_at_ms < {}", next()));
+        }
         if filter.after_id.is_some() {
             sql.push_str(&format!(" AND id > {} ORDER BY id", next()));
         } else {
@@ -406,6 +416,12 @@ impl Store {
             q = q.bind(f);
         }
         if let Some(t) = filter.to_ms {
+            q = q.bind(t);
+        }
+        if let Some(f) = filter.answer_from_ms {
+            q = q.bind(f);
+        }
+        if let Some(t) = filter.answer_to_ms {
             q = q.bind(t);
         }
         if let Some(a) = &filter.after_id {

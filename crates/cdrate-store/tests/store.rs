@@ -221,6 +221,7 @@ async fn listing_filters_by_account_and_time() {
                 "0.01",
             );
             r.call.start_at += chrono::Duration::minutes(i);
+            r.call.answer_at = r.call.answer_at.map(|a| a + chrono::Duration::minutes(i));
             rows.push(r);
         }
         store.apply_rating_batch(&rows, &[], 1).await.unwrap();
@@ -246,6 +247,19 @@ async fn listing_filters_by_account_and_time() {
         assert_eq!(
             even.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(),
             ["id02", "id04", "id06"]
+        );
+        let answered = store
+            .list_calls(&CallFilter {
+                answer_from_ms: rows[2].call.answer_at.map(|t| t.timestamp_millis()),
+                answer_to_ms: rows[4].call.answer_at.map(|t| t.timestamp_millis()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            answered.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(),
+            ["id02", "id03"]
         );
         let page = store
             .list_calls(&CallFilter {

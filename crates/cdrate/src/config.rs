@@ -18,6 +18,7 @@ pub struct Config {
     pub bus: BusConfig,
     pub ingest: IngestConfig,
     pub rating: RatingConfig,
+    pub billing: BillingConfig,
     pub import: ImportConfig,
     pub log: LogConfig,
     /// Fritz!Box CallMonitors to connect to (`[[fritzbox]]`).
@@ -256,6 +257,107 @@ impl Default for RatingConfig {
     }
 }
 
+/// `[billing]`: cycle close, WHMCS delivery and usage alerts (DESIGN §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Run the invoicer (automatic cycle close, WHMCS push, alerts) here.
+    pub enabled: bool,
+    /// How line items reach WHMCS for accounts whose `billing` column is
+    /// empty: `none` (reports only), `push` (cdrate calls the WHMCS API) or
+    /// `pull` (the WHMCS hook fetches `/v1/usage`).
+    pub default_mode: String,
+    /// How long after a cycle ends the invoicer waits for late CDRs before
+    /// closing it. Calls arriving later still get billed, in the next cycle.
+    pub grace_hours: u64,
+    /// How often the invoicer looks for cycles to close and items to push.
+    pub interval_seconds: u64,
+    /// Decimal places of invoice amounts (WHMCS stores 2).
+    pub decimals: u32,
+    pub whmcs: WhmcsConfig,
+    pub alerts: AlertsConfig,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            enabled: true,
+            default_mode: "none".into(),
+            grace_hours: 24,
+            interval_seconds: 30,
+            decimals: 2,
+            whmcs: WhmcsConfig::default(),
+            alerts: AlertsConfig::default(),
+        }
+    }
+}
+
+/// `[billing.whmcs]`: the WHMCS External API cdrate pushes to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhmcsConfig {
+    /// Base URL of the WHMCS installation, e.g. `https://billing.example.net`
+    /// (the API is `<url>/includes/api.php`).
+    pub url: String,
+    pub identifier: Secret,
+    pub secret: Secret,
+    /// `$api_access_key` of WHMCS's configuration.php, if the API IP
+    /// allowlist is to be bypassed.
+    pub accesskey: Option<Secret>,
+    /// `billable_item` (AddBillableItem, one per line item) or `invoice`
+    /// (CreateInvoice, one invoice per account and close).
+    pub push_as: String,
+    /// AddBillableItem's `invoiceaction`: nextinvoice, nextcron, duedate,
+    /// noinvoice.
+    pub invoice_action: String,
+    pub timeout_seconds: u64,
+    /// Back-off after a failed push, doubling up to `retry_max_seconds`.
+    pub retry_initial_seconds: u64,
+    pub retry_max_seconds: u64,
+    /// How many of a client's newest invoices reconciliation searches for an
+    /// item's tag.
+    pub reconcile_invoices: u32,
+}
+
+impl Default for WhmcsConfig {
+    fn default() -> Self {
+        WhmcsConfig {
+            url: String::new(),
+            identifier: Secret::default(),
+            secret: Secret::default(),
+            accesskey: None,
+            push_as: "billable_item".into(),
+            invoice_action: "nextinvoice".into(),
+            timeout_seconds: 30,
+            retry_initial_seconds: 60,
+            retry_max_seconds: 3600,
+            reconcile_invoices: 100,
+        }
+    }
+}
+
+/// `[billing.alerts]`: usage alerts at fractions of an account's credit limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Fractions of `credit_limit`, as decimal strings.
+    pub fractions: Vec<String>,
+    /// Where alerts are POSTed (JSON, signed); none = bus and metric only.
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 key of the `X-Cdrate-Signature` header.
+    pub webhook_secret: Secret,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            fractions: vec!["0.8".into(), "1.0".into()],
+            webhook_url: None,
+            webhook_secret: Secret::default(),
+        }
+    }
+}
+
 /// Files imported at start-up when they differ from the stored versions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -378,6 +480,33 @@ impl Config {
                     f.timezone
                 )
             })?;
+        }
+        if cdrate_rating::BillingMode::parse(&self.billing.default_mode).is_none() {
+            bail!(
+                "billing.default_mode {:?} is not one of none, push, pull",
+                self.billing.default_mode
+            );
+        }
+        if !["billable_item", "invoice"].contains(&self.billing.whmcs.push_as.as_str()) {
+            bail!(
+                "billing.whmcs.push_as {:?} is not one of billable_item, invoice",
+                self.billing.whmcs.push_as
+            );
+        }
+        if !["nextinvoice", "nextcron", "duedate", "noinvoice"].contains(&self.billing.whmcs.invoice_action.as_str()) {
+            bail!(
+                "billing.whmcs.invoice_action {:?} is not one of nextinvoice, nextcron, duedate, noinvoice",
+                self.billing.whmcs.invoice_action
+            );
+        }
+        if self.billing.decimals > 4 || self.billing.interval_seconds == 0 {
+            bail!("billing.decimals must be 0 to 4 and billing.interval_seconds at least 1");
+        }
+        for f in &self.billing.alerts.fractions {
+            match f.parse::<rust_decimal::Decimal>() {
+                Ok(d) if d > rust_decimal::Decimal::ZERO => {}
+                _ => bail!("billing.alerts.fractions: {f:?} is not a positive decimal"),
+            }
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             bail!(

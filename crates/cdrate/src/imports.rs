@@ -84,8 +84,20 @@ pub async fn import_configured(store: &Store, import: &ImportConfig) -> anyhow::
     }
     match (&import.accounts_file, &import.identities_file) {
         (Some(a), Some(i)) => {
-            let (v, new) = import_accounts(store, a, i).await?;
-            tracing::info!(version = v, new, "accounts imported");
+            // Only a file changed since it was last imported is imported
+            // again: versions made since through the accounts API (WHMCS
+            // provisioning) must not be undone by a restart.
+            let origin = format!("{} + {}", a.display(), i.display());
+            let current = AccountTexts {
+                accounts: read(a)?,
+                identities: read(i)?,
+            };
+            if store.accounts_from(&origin).await?.as_ref() == Some(&current) {
+                tracing::info!(origin, "configured accounts files unchanged since their import");
+            } else {
+                let (v, new) = import_accounts(store, a, i).await?;
+                tracing::info!(version = v, new, "accounts imported");
+            }
         }
         (None, None) => {}
         _ => bail!("import.accounts_file and import.identities_file go together"),

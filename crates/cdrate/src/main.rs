@@ -15,13 +15,16 @@
 //! tariffs, an unpriceable single call), 2 usage or I/O errors.
 
 mod appender;
+mod auth;
 mod cli;
 mod config;
 mod fritzbox;
 mod http;
 mod imports;
+mod invoicer;
 mod logging;
 mod metrics;
+mod reports;
 mod serve;
 mod worker;
 

@@ -2,7 +2,9 @@
 //! their own). Labels come from small closed sets: source, outcome, error
 //! code, topic, currency — never an id, account or number.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,6 +31,18 @@ pub struct Metrics {
     pub quarantine_calls: IntGaugeVec,
     /// Tariff and accounts versions in force (`what` = tariffs | accounts).
     pub config_version: IntGaugeVec,
+    /// Billing cycles closed, by currency.
+    pub billing_cycles_closed: IntCounterVec,
+    /// Amount put on line items at cycle close, by currency. A float for
+    /// dashboards only: the ledger in the store holds the exact amounts.
+    pub billing_amount: CounterVec,
+    /// Line items by delivery (`push`, `pull`, `none`) and state.
+    pub billing_items: IntGaugeVec,
+    /// WHMCS API calls by action and outcome (`success`, `failed`,
+    /// `ambiguous`, `transport`).
+    pub whmcs_requests: IntCounterVec,
+    /// Usage alerts fired, by fraction of the credit limit.
+    pub usage_alerts: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -123,6 +137,34 @@ impl Metrics {
                 "Tariff and accounts versions in force",
                 &["what"],
             ),
+            billing_cycles_closed: counter(
+                "cdrate_billing_cycles_closed_total",
+                "Billing cycles closed",
+                &["currency"],
+            ),
+            billing_amount: {
+                let c = CounterVec::new(
+                    Opts::new(
+                        "cdrate_billing_amount_total",
+                        "Amount billed on line items at cycle close (float, for dashboards)",
+                    ),
+                    &["currency"],
+                )
+                .expect("metric definition is valid");
+                registry.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
+            billing_items: gauge(
+                "cdrate_billing_line_items",
+                "Line items by delivery and state",
+                &["delivery", "state"],
+            ),
+            whmcs_requests: counter(
+                "cdrate_whmcs_requests_total",
+                "WHMCS API calls by action and outcome",
+                &["action", "outcome"],
+            ),
+            usage_alerts: counter("cdrate_usage_alerts_total", "Usage alerts fired", &["fraction"]),
             registry,
         }
     }

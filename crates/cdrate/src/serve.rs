@@ -118,6 +118,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracker.spawn(async move { housekeeping(store, bus, names, metrics, token).await });
     }
 
+    if config.billing.enabled {
+        let invoicer = crate::invoicer::Invoicer {
+            store: store.clone(),
+            bus: bus.clone(),
+            names: names.clone(),
+            config: config.billing.clone(),
+            metrics: metrics.clone(),
+        };
+        let token = cancel.child_token();
+        tracker.spawn(async move {
+            if let Err(e) = invoicer.run(token).await {
+                tracing::error!(error = %format!("{e:#}"), "invoicer stopped");
+            }
+        });
+    }
+
     for fritzbox in &config.fritzbox {
         let client = crate::fritzbox::FritzboxClient {
             config: fritzbox.clone(),
@@ -146,6 +162,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(config.server.request_timeout_seconds.max(1)),
         body_limit_bytes: config.server.request_body_limit_bytes,
         sources: std::sync::Arc::new(http::Sources::from_config(&config.ingest)?),
+        books: Default::default(),
+        default_billing: cdrate_rating::BillingMode::parse(&config.billing.default_mode)
+            .unwrap_or(cdrate_rating::BillingMode::None),
     };
     let app = http::router(state, config.server.request_body_limit_bytes);
     let http_cancel = cancel.clone();

@@ -2,13 +2,16 @@
 //! subcommand's module.
 
 pub mod accounts;
+pub mod billing;
 pub mod deadletter;
+pub mod export;
 pub mod ingest;
 pub mod quarantine;
 pub mod replay;
 pub mod rerate;
 pub mod simulate;
 pub mod tariff;
+pub mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +62,18 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Re-price stored calls with the tariffs in force.
     Rerate(rerate::RerateArgs),
+    /// Close billing cycles into invoice line items.
+    #[command(subcommand)]
+    Cycle(billing::CycleCommand),
+    /// Line items on their way to WHMCS: status, resolve, push.
+    #[command(subcommand)]
+    Billing(billing::BillingCommand),
+    /// Call reports: one row per call, times in the plan's zone.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -94,6 +109,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Tariff(cmd) => tariff::run_with_store(cmd, &config).await,
             Command::Accounts(cmd) => accounts::run(cmd, &config).await,
             Command::Quarantine(cmd) => quarantine::run(cmd, &config).await,
+            Command::Cycle(cmd) => billing::cycle(cmd, &config).await,
+            Command::Billing(cmd) => billing::billing(cmd, &config).await,
+            Command::Token(cmd) => token::run(cmd, &config).await,
+            Command::Export(cmd) => export::run(cmd, &config).await,
             Command::Rerate(args) => rerate::run(args, &config).await,
             Command::Deadletter(cmd) => deadletter::run(cmd, &config).await,
             Command::Replay(args) => replay::run(args, &config).await,

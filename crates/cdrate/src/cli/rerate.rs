@@ -46,6 +46,7 @@ pub async fn run(args: RerateArgs, config: &Config) -> anyhow::Result<ExitCode> 
         to_ms: Some(args.to.timestamp_millis()),
         after_id: Some(String::new()),
         limit: PAGE,
+        ..Default::default()
     };
     let total = store.count_calls_matching(&filter).await?;
     let bar = ProgressBar::new(u64::try_from(total).unwrap_or(0));

@@ -7,8 +7,11 @@
 //!   [`zadarma`] are the provider endpoints.
 //! - [`allow`]: CIDR allowlists.
 //! - [`calls`]: `GET /v1/calls`, rated calls.
+//! - [`accounts`]: `/v1/accounts/…`, provisioning for the WHMCS module.
+//! - [`usage`]: `GET /v1/usage`, `POST /v1/usage/ack`, the WHMCS pull side.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
 
+pub mod accounts;
 pub mod allow;
 pub mod calls;
 pub mod freeswitch;
@@ -16,6 +19,7 @@ pub mod ingest;
 pub mod ops;
 pub mod sources;
 pub mod twilio;
+pub mod usage;
 pub mod zadarma;
 
 use std::time::Duration;
@@ -44,6 +48,28 @@ pub struct AppState {
     pub body_limit_bytes: usize,
     /// Per-source authentication and parsing settings.
     pub sources: std::sync::Arc<Sources>,
+    /// Accounts and tariffs in force, reloaded when a newer version is stored.
+    pub books: std::sync::Arc<tokio::sync::Mutex<crate::worker::RatingState>>,
+    /// Delivery of accounts with an empty `billing` column.
+    pub default_billing: cdrate_rating::BillingMode,
+}
+
+impl AppState {
+    /// The accounts book in force (a cheap version check per call).
+    pub async fn account_book(&self) -> Result<std::sync::Arc<cdrate_rating::AccountBook>, ApiError> {
+        let mut books = self.books.lock().await;
+        books
+            .refresh(&self.store)
+            .await
+            .map_err(|e| ApiError::internal("store_unavailable", format!("{e:#}")))?;
+        books.accounts.as_ref().map(|(_, b)| b.clone()).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_accounts",
+                "no accounts imported yet",
+            )
+        })
+    }
 }
 
 /// Provider settings, parsed once at start-up.
@@ -76,6 +102,10 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
         .route("/ingest/twilio", post(twilio::post))
         .route("/ingest/zadarma", get(zadarma::echo).post(zadarma::post))
         .route("/v1/calls", get(calls::list))
+        .route("/v1/usage", get(usage::list))
+        .route("/v1/usage/ack", post(usage::ack))
+        .route("/v1/accounts/{id}", get(accounts::get).put(accounts::put))
+        .route("/v1/accounts/{id}/{action}", post(accounts::set_status))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -473,7 +473,7 @@ fn full_rated() -> RatedCall {
         cost: "-0.0165".parse().unwrap(),
         currency: "USD".parse().unwrap(),
         note: Some("internal".into()),
-        account_status: None,
+        account_status: Some("suspended".into()),
         tariff_version: 3,
         rating_version: 2,
         rated_at: "2026-11-18T15:01:08Z".parse().unwrap(),
