@@ -526,6 +526,7 @@ fn schemas_list_exactly_the_fields_and_values_serde_writes() {
     bare.call.trunk = None;
     bare.call.attrs.clear();
     (bare.plan, bare.prefix, bare.destination, bare.band, bare.note) = (None, None, None, None, None);
+    bare.account_status = None;
     bare.cost = "0".parse().unwrap();
     let rated = serde_json::to_value(&bare).unwrap();
     let call = as_call_message(&bare);
