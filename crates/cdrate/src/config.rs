@@ -317,6 +317,10 @@ pub struct WhmcsConfig {
     /// How many of a client's newest invoices reconciliation searches for an
     /// item's tag.
     pub reconcile_invoices: u32,
+    /// How often an item whose push outcome is unknown is looked for again
+    /// on the client's invoices (a billable item shows up only once WHMCS
+    /// has invoiced it).
+    pub uncertain_recheck_seconds: u64,
 }
 
 impl Default for WhmcsConfig {
@@ -332,6 +336,7 @@ impl Default for WhmcsConfig {
             retry_initial_seconds: 60,
             retry_max_seconds: 3600,
             reconcile_invoices: 100,
+            uncertain_recheck_seconds: 3600,
         }
     }
 }

@@ -26,8 +26,6 @@ use crate::config::WhmcsConfig;
 const BATCH: usize = 200;
 /// A `sending` item older than this is an orphan of a crashed push.
 const ORPHAN_AFTER_MS: i64 = 5 * 60 * 1000;
-/// How often an `uncertain` item is looked for again.
-const UNCERTAIN_RECHECK_MS: i64 = 60 * 60 * 1000;
 
 /// What one pass did, for logs and `cdrate billing push`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -417,7 +415,9 @@ impl Pusher<'_> {
             to: state::UNCERTAIN,
             detail: reason,
             last_error: Some(reason),
-            next_attempt_at_ms: Some(now + UNCERTAIN_RECHECK_MS),
+            next_attempt_at_ms: Some(now.saturating_add(
+                i64::try_from(self.config.uncertain_recheck_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+            )),
             now_ms: now,
             ..Default::default()
         };
