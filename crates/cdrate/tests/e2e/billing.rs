@@ -34,7 +34,7 @@ const CLIENT: u64 = 17;
 /// After every cycle the generated calls (November-December 2026) fall in.
 const CLOSE_ALL: &str = "2027-02-01T00:00:00Z";
 
-async fn fake(currency: &str) -> FakeHandle {
+pub(crate) async fn fake(currency: &str) -> FakeHandle {
     let f = whmcs_fake::start(FakeConfig::default()).await.unwrap();
     let client = |id: u64, code: &str| WhmcsClient {
         id,
@@ -59,7 +59,7 @@ async fn fake(currency: &str) -> FakeHandle {
 /// A world whose ten accounts bill WHMCS client 17 (service 100 + n) by
 /// `mode`, with `extra` account columns, and an invoicer that runs every
 /// second against `fake`.
-async fn billing_world(name: &str, backend: &Backend, modes: &[&str], fake: &FakeHandle) -> World {
+pub(crate) async fn billing_world(name: &str, backend: &Backend, modes: &[&str], fake: &FakeHandle) -> World {
     let mut world = World::new(name, backend).await;
     let mut accounts = String::from(
         "account,plan,currency,country_code,national_prefix,international_prefix,whmcs_client_id,whmcs_service_id,cycle_day,credit_limit,billing\n",
@@ -92,7 +92,7 @@ fn post_calls(engine: &Engine, prefix: &str, range: std::ops::Range<u64>, keys: 
     post_body(engine, body.as_bytes());
 }
 
-fn post_body(engine: &Engine, body: &[u8]) {
+pub(crate) fn post_body(engine: &Engine, body: &[u8]) {
     let mut c = engine.client();
     for _ in 0..200 {
         match c.post_json("/ingest/calls", body) {
@@ -106,7 +106,7 @@ fn post_body(engine: &Engine, body: &[u8]) {
     panic!("never accepted");
 }
 
-async fn wait_rated(store: &Store, n: i64) {
+pub(crate) async fn wait_rated(store: &Store, n: i64) {
     eventually("calls rated", Duration::from_secs(120), || async {
         let got = store.count_calls().await.map_err(|e| e.to_string())?;
         if got == n {
@@ -119,7 +119,7 @@ async fn wait_rated(store: &Store, n: i64) {
 }
 
 /// Runs `cdrate cycle close --as-of`; returns how many cycles it closed.
-fn close_cycles(world: &World, as_of: &str) -> usize {
+pub(crate) fn close_cycles(world: &World, as_of: &str) -> usize {
     let out = world.cli(&["cycle", "close", "--as-of", as_of]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -318,7 +318,7 @@ fn call(engine: &Engine, method: &str, path: &str, token: Option<&str>, body: Op
     )
 }
 
-fn token(world: &World, scopes: &[&str], name: &str) -> String {
+pub(crate) fn token(world: &World, scopes: &[&str], name: &str) -> String {
     let mut args = vec!["token", "create", "--name", name];
     for s in scopes {
         args.extend(["--scope", s]);
@@ -428,7 +428,7 @@ async fn pulled_usage_is_acknowledged_once() {
 }
 
 /// One generic call of account key `k0` (acct0), answered at `answer`.
-fn one_call(id: &str, version: u32, answer: &str, talk_s: i64) -> String {
+pub(crate) fn one_call(id: &str, version: u32, answer: &str, talk_s: i64) -> String {
     let start: chrono::DateTime<chrono::Utc> = answer.parse().unwrap();
     let end = start + chrono::Duration::seconds(talk_s);
     format!(

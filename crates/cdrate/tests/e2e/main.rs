@@ -13,3 +13,4 @@ mod pipeline;
 mod schemas;
 mod sources;
 mod versions;
+mod whmcs_php;
