@@ -704,3 +704,90 @@ async fn accounts_api_provisions_and_reports() {
     assert!(String::from_utf8_lossy(&out.stdout).lines().count() == 2);
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_invoicer_closes_ended_cycles_and_retries_refused_pushes() {
+    let fake = fake("USD").await;
+    let world = billing_world("bill_auto", &Backend::Embedded, &["push"], &fake).await;
+    // WHMCS refuses the first push outright (nothing written): retried.
+    fake.add_fault(Fault {
+        action: "AddBillableItem".into(),
+        fault: FaultKind::ForbiddenJson,
+        times: 1,
+        delay_ms: 0,
+    });
+    let engine = world.start();
+    let store = world.store().await;
+    // A call of October 2026: its cycle has ended, grace is 0, so the
+    // invoicer closes it by itself.
+    tokio::task::block_in_place(|| post_body(&engine, one_call("auto-1", 1, "2026-10-07T12:00:00Z", 60).as_bytes()));
+    wait_rated(&store, 1).await;
+    let all = wait_states(&store, "closed and sent by the invoicer", |all| {
+        all.len() == 1 && all[0].state == state::SENT
+    })
+    .await;
+    let mut states: Vec<String> = store
+        .line_item_events(&all[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    states.dedup();
+    assert_eq!(states, vec!["pending", "sending", "failed", "sending", "sent"]);
+    assert_eq!(all[0].attempts, 2);
+    assert_once_in_whmcs(&all, &fake);
+    assert!(engine.metric("cdrate_whmcs_requests_total", "outcome=\"failed\"") >= 1.0);
+    assert!(engine.metric("cdrate_billing_cycles_closed_total", "USD") >= 1.0);
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invoice_mode_reconciles_lost_answers_by_tag() {
+    let fake = fake("USD").await;
+    let mut world = billing_world("bill_invoice", &Backend::Embedded, &["push"], &fake).await;
+    world
+        .env
+        .push(("CDRATE_BILLING__WHMCS__PUSH_AS".into(), "invoice".into()));
+    // First CreateInvoice: WHMCS writes it, the answer is lost (found by tag,
+    // not re-sent). Second: a 500 before writing (not found, so sent again).
+    fake.add_fault(Fault {
+        action: "CreateInvoice".into(),
+        fault: FaultKind::DropAfterCommit,
+        times: 1,
+        delay_ms: 0,
+    });
+    fake.add_fault(Fault {
+        action: "CreateInvoice".into(),
+        fault: FaultKind::Http500,
+        times: 1,
+        delay_ms: 0,
+    });
+    let engine = world.start();
+    let store = world.store().await;
+    tokio::task::block_in_place(|| {
+        post_body(&engine, one_call("inv-1", 1, "2026-10-07T12:00:00Z", 60).as_bytes());
+        post_body(&engine, one_call("inv-2", 1, "2026-09-07T12:00:00Z", 60).as_bytes());
+    });
+    wait_rated(&store, 2).await;
+    let all = wait_states(&store, "both cycles invoiced", |all| {
+        all.len() == 2 && all.iter().all(|i| i.state == state::SENT)
+    })
+    .await;
+    // Exactly one invoice line per item, on invoices of client 17.
+    let invoices = fake.invoices();
+    let mut tags: Vec<String> = invoices
+        .iter()
+        .flat_map(|inv| inv.lines.iter())
+        .filter_map(|l| cdrate_billing::find_tag(&l.description).map(str::to_owned))
+        .collect();
+    tags.sort();
+    let mut ids: Vec<String> = all.iter().map(|i| i.id.clone()).collect();
+    ids.sort();
+    assert_eq!(tags, ids, "{invoices:?}");
+    assert!(invoices
+        .iter()
+        .all(|i| i.userid == CLIENT && i.notes.contains("[cdrate:")));
+    assert!(all.iter().all(|i| i.invoice_id.is_some()));
+    engine.stop();
+}
