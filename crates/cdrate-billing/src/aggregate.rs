@@ -7,9 +7,13 @@
 //! - **adjustment**: billed before at a different cost (re-rated or a
 //!   corrected CDR): the difference, which may be negative.
 //!
-//! Each line sums exact costs and rounds once, half away from zero, to the
-//! invoice's decimals (WHMCS keeps 2; rounding per call would drift by up
-//! to half a cent per call). Item ids are a hash of what the item is, so
+//! Amounts: the close's exact total is rounded once (half away from zero)
+//! to the invoice's decimals, and that total is shared out over the lines
+//! by largest remainder: each line is within one unit (a cent) of its exact
+//! sum, and the lines add up to the rounded total exactly, so an invoice
+//! matches the sum of its rated calls to the cent. (Rounding each call
+//! would drift by up to half a cent per call; rounding each line by up to
+//! half a cent per line.) Item ids are a hash of what the item is, so
 //! planning the same close twice gives the same ids.
 
 use std::collections::BTreeMap;
@@ -132,10 +136,8 @@ pub fn plan_close(req: &CloseRequest) -> Result<ClosePlan, BillingError> {
         billed: Vec::new(),
         total: Decimal::ZERO,
     };
-    for ((kind, destination), g) in groups {
-        let amount = g
-            .exact
-            .round_dp_with_strategy(req.decimals, RoundingStrategy::MidpointAwayFromZero);
+    let amounts = allocate(groups.values().map(|g| g.exact), req.decimals);
+    for (((kind, destination), g), amount) in groups.into_iter().zip(amounts) {
         // A re-rating that nets to nothing is not worth an invoice line.
         let item_id = if kind == ItemKind::Adjustment && amount.is_zero() {
             None
@@ -164,6 +166,40 @@ pub fn plan_close(req: &CloseRequest) -> Result<ClosePlan, BillingError> {
         }));
     }
     Ok(plan)
+}
+
+/// Rounds `exact` amounts to `decimals` so that they add up to their exact
+/// total rounded once: every amount starts at its floor, and the units still
+/// missing go to the largest remainders (ties: first come).
+pub fn allocate(exact: impl Iterator<Item = Decimal>, decimals: u32) -> Vec<Decimal> {
+    let exact: Vec<Decimal> = exact.collect();
+    let total = exact
+        .iter()
+        .copied()
+        .sum::<Decimal>()
+        .round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
+    let mut out: Vec<Decimal> = exact
+        .iter()
+        .map(|e| e.round_dp_with_strategy(decimals, RoundingStrategy::ToNegativeInfinity))
+        .collect();
+    let unit = Decimal::new(1, decimals);
+    let floors: Decimal = out.iter().copied().sum();
+    // Between 0 and exact.len() units: floors lose less than one unit each,
+    // and rounding the total moves it by at most half a unit.
+    let mut missing = ((total - floors) / unit).round();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - out[b]).cmp(&(exact[a] - out[a])).then(a.cmp(&b)));
+    for i in order {
+        if missing <= Decimal::ZERO {
+            break;
+        }
+        out[i] += unit;
+        missing -= Decimal::ONE;
+    }
+    for a in &mut out {
+        a.rescale(decimals);
+    }
+    out
 }
 
 fn item_id(account: &str, cycle_start: DateTime<Utc>, kind: ItemKind, destination: &str) -> String {
@@ -278,7 +314,9 @@ mod tests {
             lines,
             vec![
                 (ItemKind::Usage, "United Kingdom", 2, d("0.84")),
-                (ItemKind::Late, "United Kingdom", 1, d("0.03")),
+                // 0.8375 + 0.0250 + 0.0100 = 0.8725 → 0.87: the usage line's
+                // larger remainder gets the cent, the late line stays at its floor.
+                (ItemKind::Late, "United Kingdom", 1, d("0.02")),
                 (ItemKind::Adjustment, "Germany", 1, d("0.01")),
             ]
         );
@@ -291,7 +329,7 @@ mod tests {
             p.items[2].description,
             "Adjustment for re-rated calls to Germany — 1 call"
         );
-        assert_eq!(p.total, d("0.88"));
+        assert_eq!(p.total, d("0.87"));
         // `f` has nothing to bill; every other call is billed once.
         let ids: Vec<&str> = p.billed.iter().map(|b| b.call_id.as_str()).collect();
         assert_eq!(ids, vec!["a", "b", "c", "e"]);
@@ -308,6 +346,25 @@ mod tests {
         // Half away from zero, also for credits.
         let neg = [call("n", "2026-11-02T00:00:00Z", "X", 6, "0.010", Some("0.015"))];
         assert_eq!(plan(&neg).items[0].amount, d("-0.01"));
+    }
+
+    #[test]
+    fn lines_add_up_to_the_total_rounded_once() {
+        // Three lines of 0.005 each: rounding each gives 0.03, the calls sum
+        // to 0.015 → 0.02; the cent goes to the first line with the largest remainder.
+        let calls: Vec<_> = ["A", "B", "C"]
+            .iter()
+            .map(|dest| call(dest, "2026-11-02T00:00:00Z", dest, 6, "0.005", None))
+            .collect();
+        let p = plan(&calls);
+        let amounts: Vec<Decimal> = p.items.iter().map(|i| i.amount).collect();
+        assert_eq!(amounts, vec![d("0.01"), d("0.01"), d("0.00")]);
+        assert_eq!(p.total, d("0.02"));
+        // 2.508 → 2.51: the one missing cent goes to the first of the tied remainders.
+        let a = allocate([d("1.004"), d("2.004"), d("-0.5")].into_iter(), 2);
+        assert_eq!(a, vec![d("1.01"), d("2.00"), d("-0.50")]);
+        assert_eq!(a[2].to_string(), "-0.50", "amounts carry the invoice's decimals");
+        assert_eq!(allocate(std::iter::empty(), 2), Vec::<Decimal>::new());
     }
 
     #[test]
@@ -383,7 +440,10 @@ mod tests {
             prop_assert_eq!(p.billed.len(), to_bill.len());
             let billed_sum: Decimal = p.billed.iter().map(|b| b.billed_cost).sum();
             prop_assert_eq!(billed_sum, to_bill.iter().map(|c| c.cost).sum::<Decimal>());
-            // Every line is its group's exact sum rounded once.
+            // The lines add up to the exact total rounded once (a zero
+            // adjustment line dropped changes nothing), each within a cent.
+            let exact_total: Decimal = to_bill.iter().map(|c| c.cost - c.billed_cost.unwrap_or_default()).sum();
+            prop_assert_eq!(p.total, exact_total.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero));
             for item in &p.items {
                 let exact: Decimal = calls
                     .iter()
@@ -395,7 +455,7 @@ mod tests {
                     })
                     .map(|c| c.cost - c.billed_cost.unwrap_or_default())
                     .sum();
-                prop_assert_eq!(item.amount, exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero));
+                prop_assert!((item.amount - exact).abs() < Decimal::new(1, 2), "{} vs {}", item.amount, exact);
             }
         }
     }

@@ -427,12 +427,17 @@ async fn pulled_usage_is_acknowledged_once() {
     engine.stop();
 }
 
-/// One generic call of account key `k0` (acct0), answered at `answer`.
+/// One generic call of account key `k0` (acct0) to a UK mobile, answered at `answer`.
 pub(crate) fn one_call(id: &str, version: u32, answer: &str, talk_s: i64) -> String {
+    call_to(id, version, answer, talk_s, "011447700900123")
+}
+
+/// [`one_call`] to `callee` (as dialled from a NANP account).
+pub(crate) fn call_to(id: &str, version: u32, answer: &str, talk_s: i64, callee: &str) -> String {
     let start: chrono::DateTime<chrono::Utc> = answer.parse().unwrap();
     let end = start + chrono::Duration::seconds(talk_s);
     format!(
-        r#"{{"id":"{id}","version":{version},"source":"generic","account_key":"k0","direction":"outbound","caller":"1001","callee":"011447700900123","start_at":"{}","answer_at":"{}","end_at":"{}","duration_ms":{},"billable_ms":{},"disposition":"answered"}}"#,
+        r#"{{"id":"{id}","version":{version},"source":"generic","account_key":"k0","direction":"outbound","caller":"1001","callee":"{callee}","start_at":"{}","answer_at":"{}","end_at":"{}","duration_ms":{},"billable_ms":{},"disposition":"answered"}}"#,
         start.to_rfc3339(),
         start.to_rfc3339(),
         end.to_rfc3339(),

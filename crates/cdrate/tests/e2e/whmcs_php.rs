@@ -6,8 +6,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::billing::{billing_world, close_cycles, fake, one_call, post_body, token, wait_rated};
+use cdrate_store::CallFilter;
+use rust_decimal::Decimal;
+
+use crate::billing::{billing_world, call_to, close_cycles, fake, post_body, token, wait_rated};
 use crate::harness::{Backend, World};
+
+const CALLS: u64 = 40;
 
 fn php_available() -> bool {
     Command::new("php").arg("-v").output().is_ok_and(|o| o.status.success())
@@ -29,19 +34,31 @@ async fn whmcs_hook_and_module_run_against_cdrate() {
     let world: World = billing_world("bill_php", &Backend::Embedded, &["pull"], &fake).await;
     let engine = world.start();
     let store = world.store().await;
-    // Calls of October 2026: a cycle that has ended, so the hook may bill it.
+    // Calls of October 2026 (a cycle that has ended, so the hook may bill
+    // it) to seven destinations, with durations that leave sub-cent costs.
+    const CALLEES: [&str; 7] = [
+        "011447700900123", // United Kingdom Mobile
+        "011442071234567", // United Kingdom London
+        "2125550123",      // USA/Canada
+        "01149301234567",  // Germany
+        "011491701234567", // Germany Mobile
+        "01133612345678",  // France Mobile
+        "01191981234567",  // India
+    ];
     tokio::task::block_in_place(|| {
-        for (i, at) in ["2026-10-05T15:00:00Z", "2026-10-12T09:30:00Z", "2026-10-20T18:45:00Z"]
-            .iter()
-            .enumerate()
-        {
-            post_body(
-                &engine,
-                one_call(&format!("php-{i}"), 1, at, 60 + 30 * i as i64).as_bytes(),
-            );
+        let mut body = String::from("[");
+        for i in 0..CALLS {
+            let at = format!("2026-10-{:02}T{:02}:{:02}:07Z", 2 + i % 27, 8 + i % 11, (i * 7) % 60);
+            let callee = CALLEES[(i % 7) as usize];
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&call_to(&format!("php-{i}"), 1, &at, 7 + (i as i64 * 37) % 611, callee));
         }
+        body.push(']');
+        post_body(&engine, body.as_bytes());
     });
-    wait_rated(&store, 3).await;
+    wait_rated(&store, CALLS as i64).await;
     assert!(close_cycles(&world, &chrono::Utc::now().to_rfc3339()) >= 1);
     let admin = token(&world, &["admin"], "php-tests");
     let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -70,5 +87,34 @@ async fn whmcs_hook_and_module_run_against_cdrate() {
     println!("{report}");
     assert!(out.status.success(), "PHP tests failed:\n{report}");
     assert!(!report.contains("skipped"), "{report}");
+
+    // The invoice the hook built matches the sum of the rated calls to the cent.
+    let rated = store
+        .list_calls(&CallFilter {
+            account: Some("acct0".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rated.len(), CALLS as usize);
+    let exact: Decimal = rated.iter().map(|c| c.cost).sum();
+    let invoice = fake
+        .invoices()
+        .into_iter()
+        .find(|i| i.id == 7001)
+        .expect("the hook's invoice");
+    let usage: Vec<_> = invoice
+        .lines
+        .iter()
+        .filter(|l| l.description.contains("[cdrate:"))
+        .collect();
+    assert!(usage.len() >= 7, "a line per destination: {usage:?}");
+    let billed: Decimal = usage.iter().map(|l| l.amount).sum();
+    assert_eq!(
+        billed,
+        exact.round_dp(2),
+        "invoice usage {billed} vs rated calls {exact}"
+    );
     engine.stop();
 }
