@@ -88,6 +88,7 @@ impl ConsumerContext for ResumeContext {
             return;
         }
         // Runs on the thread polling the consumer, once per rebalance.
+        tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading committed offsets");
         match consumer.committed_offsets(tpl.clone(), ADMIN_REQUEST_TIMEOUT) {
             Ok(committed) => {
                 for element in committed.elements() {
@@ -108,6 +109,7 @@ impl ConsumerContext for ResumeContext {
         if let Err(e) = consumer.assign(tpl) {
             tracing::warn!(error = %e, "Kafka assign failed");
         }
+        tracing::info!(resume_from = ?*resume_from, "Kafka assignment applied");
     }
 }
 
