@@ -88,7 +88,10 @@ impl ConsumerContext for ResumeContext {
             return;
         }
         // Runs on the thread polling the consumer, once per rebalance.
-        tracing::info!(partitions = tpl.count(), "Kafka partitions assigned; reading committed offsets");
+        tracing::info!(
+            partitions = tpl.count(),
+            "Kafka partitions assigned; reading committed offsets"
+        );
         match consumer.committed_offsets(tpl.clone(), ADMIN_REQUEST_TIMEOUT) {
             Ok(committed) => {
                 for element in committed.elements() {
