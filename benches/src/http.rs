@@ -5,7 +5,20 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::RwLock;
 use std::time::Duration;
+
+/// A bearer token every [`Client::new`] sends unless a request names its
+/// own `Authorization`: the load generator and the e2e tests talk to
+/// engines that hold the same token (see [`set_default_bearer`]).
+static DEFAULT_BEARER: RwLock<Option<String>> = RwLock::new(None);
+
+/// Makes every client of this process send `Authorization: Bearer <token>`.
+pub fn set_default_bearer(token: &str) {
+    if let Ok(mut t) = DEFAULT_BEARER.write() {
+        *t = Some(token.to_owned());
+    }
+}
 
 /// A response: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +38,7 @@ pub struct Client {
     addr: SocketAddr,
     timeout: Duration,
     conn: Option<BufReader<TcpStream>>,
+    bearer: Option<String>,
 }
 
 impl Client {
@@ -33,6 +47,15 @@ impl Client {
             addr,
             timeout: Duration::from_secs(60),
             conn: None,
+            bearer: DEFAULT_BEARER.read().ok().and_then(|t| t.clone()),
+        }
+    }
+
+    /// A client that sends no `Authorization` of its own (access tests).
+    pub fn bare(addr: SocketAddr) -> Client {
+        Client {
+            bearer: None,
+            ..Client::new(addr)
         }
     }
 
@@ -98,6 +121,10 @@ impl Client {
         }
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let own_auth = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        if let (Some(token), false) = (&self.bearer, own_auth) {
+            head.push_str(&format!("authorization: Bearer {token}\r\n"));
         }
         head.push_str("\r\n");
         let stream = conn.get_mut();

@@ -415,6 +415,23 @@ impl Engine {
             log: log_path,
         };
         engine.wait_ready(Duration::from_secs(120))?;
+        // POST /ingest/calls needs a token with scope `ingest`.
+        let mut token = Command::new(&args.cdrate);
+        if let Some(config) = &world.config {
+            token.arg("--config").arg(config);
+        }
+        token
+            .args(["token", "create", "--scope", "ingest", "--name", "loadgen"])
+            .current_dir(&world.dir)
+            .env_remove("CDRATE_CONFIG");
+        for (k, v) in &world.env {
+            token.env(k, v);
+        }
+        let out = token.output()?;
+        if !out.status.success() {
+            return Err(format!("cdrate token create: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        cdrate_benches::http::set_default_bearer(String::from_utf8_lossy(&out.stdout).trim());
         Ok(engine)
     }
 

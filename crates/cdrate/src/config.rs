@@ -19,6 +19,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub rating: RatingConfig,
     pub billing: BillingConfig,
+    pub access: AccessConfig,
     pub import: ImportConfig,
     pub log: LogConfig,
     /// Fritz!Box CallMonitors to connect to (`[[fritzbox]]`).
@@ -257,6 +258,26 @@ impl Default for RatingConfig {
     }
 }
 
+/// `[access]`: which addresses may reach each group of routes, checked
+/// before anything else (API tokens are checked next, per route).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    pub allow: AllowConfig,
+}
+
+/// CIDR allowlists per route group (IPv4 and IPv6); empty = any address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AllowConfig {
+    /// `/ingest/…`: the generic endpoint and every provider endpoint.
+    pub ingest: Vec<String>,
+    /// `/v1/…`: calls, usage, accounts.
+    pub api: Vec<String>,
+    /// `/metrics`, `/health`, `/ready`.
+    pub ops: Vec<String>,
+}
+
 /// `[billing]`: cycle close, WHMCS delivery and usage alerts (DESIGN §7).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -466,6 +487,15 @@ impl Config {
             for c in &pbx.allow {
                 crate::http::allow::Cidr::parse(c)
                     .with_context(|| format!("ingest.freeswitch.pbx {:?}: allow", pbx.name))?;
+            }
+        }
+        for (group, list) in [
+            ("ingest", &self.access.allow.ingest),
+            ("api", &self.access.allow.api),
+            ("ops", &self.access.allow.ops),
+        ] {
+            for c in list {
+                crate::http::allow::Cidr::parse(c).with_context(|| format!("access.allow.{group}"))?;
             }
         }
         for c in &self.ingest.zadarma.allow {

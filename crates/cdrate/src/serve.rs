@@ -165,6 +165,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         books: Default::default(),
         default_billing: cdrate_rating::BillingMode::parse(&config.billing.default_mode)
             .unwrap_or(cdrate_rating::BillingMode::None),
+        allowlists: std::sync::Arc::new(http::access::Allowlists::from_config(&config.access.allow)?),
     };
     let app = http::router(state, config.server.request_body_limit_bytes);
     let http_cancel = cancel.clone();

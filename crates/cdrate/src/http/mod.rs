@@ -5,12 +5,14 @@
 //! - [`sources`]: what every provider endpoint shares (body limit, adapter,
 //!   durable append, dead letters); [`freeswitch`], [`twilio`] and
 //!   [`zadarma`] are the provider endpoints.
-//! - [`allow`]: CIDR allowlists.
+//! - [`allow`]: CIDR allowlists; [`access`]: the allowlist per route group
+//!   and the API token per route, both before any handler runs.
 //! - [`calls`]: `GET /v1/calls`, rated calls.
 //! - [`accounts`]: `/v1/accounts/…`, provisioning for the WHMCS module.
 //! - [`usage`]: `GET /v1/usage`, `POST /v1/usage/ack`, the WHMCS pull side.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
 
+pub mod access;
 pub mod accounts;
 pub mod allow;
 pub mod calls;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub books: std::sync::Arc<tokio::sync::Mutex<crate::worker::RatingState>>,
     /// Delivery of accounts with an empty `billing` column.
     pub default_billing: cdrate_rating::BillingMode,
+    /// `[access.allow]`, parsed.
+    pub allowlists: std::sync::Arc<access::Allowlists>,
 }
 
 impl AppState {
@@ -96,19 +100,41 @@ impl Sources {
 }
 
 pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
-    Router::new()
-        .route("/ingest/calls", post(ingest::post_calls))
+    use access::Group;
+    use axum::middleware::from_fn_with_state;
+    // A token check per route, run before the handler reads the body.
+    let scope = |s: &'static str| from_fn_with_state((state.clone(), s), access::require_scope);
+    let group = |g: Group| from_fn_with_state((state.clone(), g), access::allow_group);
+    let ingest = Router::new()
+        .route("/ingest/calls", post(ingest::post_calls).route_layer(scope("ingest")))
         .route("/ingest/freeswitch", post(freeswitch::post))
         .route("/ingest/twilio", post(twilio::post))
         .route("/ingest/zadarma", get(zadarma::echo).post(zadarma::post))
-        .route("/v1/calls", get(calls::list))
-        .route("/v1/usage", get(usage::list))
-        .route("/v1/usage/ack", post(usage::ack))
-        .route("/v1/accounts/{id}", get(accounts::get).put(accounts::put))
-        .route("/v1/accounts/{id}/{action}", post(accounts::set_status))
+        .layer(group(Group::Ingest));
+    let api = Router::new()
+        .route("/v1/calls", get(calls::list).route_layer(scope("read")))
+        .route("/v1/usage", get(usage::list).route_layer(scope("billing")))
+        .route("/v1/usage/ack", post(usage::ack).route_layer(scope("billing")))
+        .route(
+            "/v1/accounts/{id}",
+            get(accounts::get)
+                .route_layer(scope("read"))
+                .merge(axum::routing::put(accounts::put).route_layer(scope("admin"))),
+        )
+        .route(
+            "/v1/accounts/{id}/{action}",
+            post(accounts::set_status).route_layer(scope("admin")),
+        )
+        .layer(group(Group::Api));
+    let ops = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .layer(group(Group::Ops));
+    Router::new()
+        .merge(ingest)
+        .merge(api)
+        .merge(ops)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(body_limit_bytes))
         .with_state(state)

@@ -114,6 +114,7 @@ impl World {
             }
         };
         env.push(("CDRATE_STORE__URL".into(), store_url.clone()));
+        seed_token(&store_url).await;
         World {
             dir,
             store_url,
@@ -190,6 +191,32 @@ impl World {
         s.max_connections = 2;
         Store::open(&s).await.unwrap()
     }
+}
+
+/// The admin token every world's store holds and every test client sends
+/// (`cdrate_benches::http::set_default_bearer`); access tests use their own.
+pub const E2E_TOKEN: &str = "cdr_e2e-admin-token-for-tests-only";
+
+async fn seed_token(store_url: &str) {
+    use sha2::Digest;
+    cdrate_benches::http::set_default_bearer(E2E_TOKEN);
+    let store = Store::open(&StoreSettings::new(store_url.to_owned())).await.unwrap();
+    let hash: String = sha2::Sha256::digest(E2E_TOKEN.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    store
+        .insert_token(&cdrate_store::ApiToken {
+            id: "tok_e2e".into(),
+            name: "e2e".into(),
+            scopes: "admin".into(),
+            secret_sha256: hash,
+            created_at_ms: 0,
+            revoked_at_ms: None,
+        })
+        .await
+        .unwrap();
+    store.close().await;
 }
 
 async fn create_database(url: &str, db: &str) {

@@ -5,6 +5,7 @@
 //!
 //! One test binary with modules, so it links once.
 
+mod access;
 mod billing;
 mod deadletters;
 mod fritzbox;
