@@ -201,6 +201,22 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite only: writes a consistent copy of the whole database to
+    /// `path` (`VACUUM INTO`), safe while others read and write. `path`
+    /// must not exist.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::BadUrl(
+                "backup copies SQLite stores; back up PostgreSQL with pg_dump".to_owned(),
+            ));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.display().to_string())
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

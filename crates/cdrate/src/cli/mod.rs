@@ -2,6 +2,7 @@
 //! subcommand's module.
 
 pub mod accounts;
+pub mod backup;
 pub mod billing;
 pub mod deadletter;
 pub mod export;
@@ -71,6 +72,8 @@ pub enum Command {
     /// Call reports: one row per call, times in the plan's zone.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Copy the embedded store and bus log to a directory, while serving.
+    Backup(backup::BackupArgs),
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Billing(cmd) => billing::billing(cmd, &config).await,
             Command::Token(cmd) => token::run(cmd, &config).await,
             Command::Export(cmd) => export::run(cmd, &config).await,
+            Command::Backup(args) => backup::run(args, &config).await,
             Command::Rerate(args) => rerate::run(args, &config).await,
             Command::Deadletter(cmd) => deadletter::run(cmd, &config).await,
             Command::Replay(args) => replay::run(args, &config).await,

@@ -6,6 +6,7 @@
 //! One test binary with modules, so it links once.
 
 mod access;
+mod backup;
 mod billing;
 mod deadletters;
 mod fritzbox;
