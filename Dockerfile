@@ -1,0 +1,24 @@
+# Multi-stage build of cdrate: compile with the Rust toolchain (librdkafka
+# is built from source, hence cmake and a C toolchain), run on a slim
+# Debian as an unprivileged user.
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p cdrate && strip target/release/cdrate
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /var/lib/cdrate --create-home --shell /usr/sbin/nologin cdrate
+COPY --from=build /src/target/release/cdrate /usr/local/bin/cdrate
+COPY examples /usr/share/cdrate/examples
+USER cdrate
+WORKDIR /var/lib/cdrate
+ENV CDRATE_SERVER__LISTEN=0.0.0.0:8080 \
+    CDRATE_STORE__URL=sqlite:///var/lib/cdrate/cdrate.db \
+    CDRATE_BUS__EMBEDDED_URL=sqlite:///var/lib/cdrate/bus.db
+EXPOSE 8080
+VOLUME ["/var/lib/cdrate"]
+ENTRYPOINT ["/usr/local/bin/cdrate"]
+CMD ["--log-format", "json", "serve"]
