@@ -11,6 +11,7 @@ mod billing;
 mod deadletters;
 mod fritzbox;
 mod harness;
+mod observability;
 mod pipeline;
 mod schemas;
 mod sources;
