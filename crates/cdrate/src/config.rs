@@ -553,9 +553,16 @@ impl Config {
     }
 }
 
-/// An environment value as the TOML value it spells (number, boolean),
-/// else as a string.
+/// An environment value as the TOML value it spells (number, boolean, an
+/// inline array such as `["10.0.0.0/8", "::1"]`), else as a string.
 fn env_value(raw: &str) -> toml::Value {
+    if raw.trim_start().starts_with('[') {
+        if let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            if let Some(v) = t.remove("v") {
+                return v;
+            }
+        }
+    }
     if let Ok(i) = raw.parse::<i64>() {
         return toml::Value::Integer(i);
     }
@@ -569,6 +576,18 @@ fn env_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_keys_can_be_set_from_the_environment() {
+        let env = [(
+            "CDRATE_ACCESS__ALLOW__API".to_owned(),
+            r#"["10.0.0.0/8", "2001:db8::/32"]"#.to_owned(),
+        )];
+        let c = Config::from_parts("", &env).unwrap();
+        assert_eq!(c.access.allow.api, vec!["10.0.0.0/8", "2001:db8::/32"]);
+        let bad = [("CDRATE_ACCESS__ALLOW__API".to_owned(), r#"["10.0.0.0/33"]"#.to_owned())];
+        assert!(Config::from_parts("", &bad).is_err());
+    }
 
     #[test]
     fn default_config_round_trips_through_toml() {

@@ -18,6 +18,7 @@ mod appender;
 mod auth;
 mod cli;
 mod config;
+mod config_reference;
 mod fritzbox;
 mod http;
 mod imports;

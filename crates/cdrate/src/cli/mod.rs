@@ -74,6 +74,8 @@ pub enum Command {
     Export(export::ExportCommand),
     /// Copy the embedded store and bus log to a directory, while serving.
     Backup(backup::BackupArgs),
+    /// Print every configuration key with its default and environment override (Markdown).
+    ConfigReference,
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -85,6 +87,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => return simulate::run(args),
         Command::Ingest(cmd) => return ingest::run(cmd),
         Command::Tariff(tariff::TariffCommand::Check { dir }) => return tariff::check(&dir),
+        Command::ConfigReference => {
+            print!("{}", crate::config_reference::markdown());
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -117,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Token(cmd) => token::run(cmd, &config).await,
             Command::Export(cmd) => export::run(cmd, &config).await,
             Command::Backup(args) => backup::run(args, &config).await,
+            Command::ConfigReference => Ok(ExitCode::SUCCESS),
             Command::Rerate(args) => rerate::run(args, &config).await,
             Command::Deadletter(cmd) => deadletter::run(cmd, &config).await,
             Command::Replay(args) => replay::run(args, &config).await,
