@@ -36,7 +36,8 @@ pub struct CloseArgs {
 pub enum BillingCommand {
     /// Line items by delivery and state, and every item needing attention.
     Status,
-    /// Settle an item whose WHMCS outcome is uncertain, after checking WHMCS.
+    /// Settle an item whose WHMCS outcome is uncertain, after checking WHMCS
+    /// (or, with --not-sent, push a refused item again once its cause is fixed).
     Resolve {
         item: String,
         /// It is in WHMCS: mark it sent (optionally with its invoice).
@@ -133,14 +134,23 @@ pub async fn billing(cmd: BillingCommand, config: &Config) -> anyhow::Result<Exi
             if sent == not_sent {
                 anyhow::bail!("say either --sent or --not-sent");
             }
-            let from = [state::UNCERTAIN, state::SENDING];
-            let (to, detail) = if sent {
-                (state::SENT, "resolved by operator: in WHMCS")
+            // A refused item (e.g. a currency mismatch, since fixed) may be
+            // pushed again; only an uncertain one can be declared sent.
+            let (from, to, detail): (&[&str], _, _) = if sent {
+                (
+                    &[state::UNCERTAIN, state::SENDING],
+                    state::SENT,
+                    "resolved by operator: in WHMCS",
+                )
             } else {
-                (state::PENDING, "resolved by operator: not in WHMCS, push again")
+                (
+                    &[state::UNCERTAIN, state::SENDING, state::REFUSED],
+                    state::PENDING,
+                    "resolved by operator: not in WHMCS, push again",
+                )
             };
             let t = Transition {
-                from: &from,
+                from,
                 to,
                 detail,
                 invoice_id: invoice,
@@ -152,7 +162,7 @@ pub async fn billing(cmd: BillingCommand, config: &Config) -> anyhow::Result<Exi
                 println!("{item}: {to}");
                 ExitCode::SUCCESS
             } else {
-                eprintln!("{item} is not an uncertain item");
+                eprintln!("{item} is not an uncertain (or, for --not-sent, refused) item");
                 ExitCode::from(1)
             }
         }

@@ -528,6 +528,21 @@ async fn a_client_in_another_currency_is_refused() {
     assert!(fake.billable_items().is_empty());
     let status = world.cli(&["billing", "status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("currency_mismatch"));
+    // The operator fixes the client's currency and pushes the items again.
+    let mut fixed = whmcs_fake::state::Seed::default();
+    let mut client = fake.clients().into_iter().find(|c| c.id == CLIENT).unwrap();
+    client.currency_code = "USD".into();
+    fixed.clients.push(client);
+    fake.seed(fixed);
+    for item in &all {
+        let out = world.cli(&["billing", "resolve", &item.id, "--not-sent"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let all = wait_states(&store, "items sent after the fix", |all| {
+        all.iter().all(|i| i.state == state::SENT)
+    })
+    .await;
+    assert_once_in_whmcs(&all, &fake);
     engine.stop();
 }
 
