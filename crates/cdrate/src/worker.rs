@@ -115,7 +115,10 @@ pub fn rate_batch(
             }),
         };
         match outcome {
-            Ok(r) => rated.push(r),
+            Ok(r) => {
+                tracing::debug!(cost = %r.cost, account = %r.account_id, "call rated");
+                rated.push(r);
+            }
             Err(e) => {
                 tracing::warn!(call_id = %call.id, code = e.code(), error = %e, "quarantined call");
                 quarantined.push(QuarantineEntry {

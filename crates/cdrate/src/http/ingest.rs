@@ -86,6 +86,10 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<usize, ApiError> {
     }
     let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut records = Vec::with_capacity(items.len());
+    // Ids for the debug log (a call followed by id from ingest to billing);
+    // not collected unless debug logging is on.
+    let trace = tracing::enabled!(tracing::Level::DEBUG);
+    let mut ids = Vec::new();
     for (i, mut item) in items.into_iter().enumerate() {
         let call = parse_record(&mut item, &received_at).map_err(|m| {
             ApiError::new(
@@ -95,6 +99,9 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<usize, ApiError> {
             )
         })?;
         let payload = serde_json::to_vec(&call).map_err(|e| ApiError::internal("encode_failed", e))?;
+        if trace {
+            ids.push(call.id.clone());
+        }
         records.push(Outgoing {
             key: call.account_key,
             payload,
@@ -110,6 +117,9 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<usize, ApiError> {
                 "the bus did not confirm in time; retry",
             )
         })??;
+    for id in &ids {
+        tracing::debug!(call_id = %id, source = "generic", "call accepted");
+    }
     Ok(n)
 }
 

@@ -179,6 +179,7 @@ impl Incoming {
                 }]);
                 match tokio::time::timeout(state.request_timeout, append).await {
                     Ok(Ok(())) => {
+                        tracing::debug!("call accepted");
                         state
                             .metrics
                             .ingest_records

@@ -203,6 +203,9 @@ async fn close_one(
     if !store.close_cycle(&close).await? {
         return Ok(None);
     }
+    for (id, billed, item) in &close.billed {
+        tracing::debug!(call_id = %id, item = item.as_deref().unwrap_or(""), billed = %billed, "call billed");
+    }
     tracing::info!(
         account = %account.id,
         cycle = %cycle.label(tz),

@@ -136,3 +136,40 @@ async fn every_dashboard_query_returns_data() {
     let _ = prometheus.wait();
     engine.stop();
 }
+
+/// `--log-format json` at debug: one call can be followed by its id from
+/// ingest through rating to billing.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_follow_a_call_by_id_from_ingest_to_billing() {
+    let fake = fake("USD").await;
+    let world = billing_world("logs", &Backend::Embedded, &["none"], &fake).await;
+    let engine = world.start_with(&[("CDRATE_LOG__LEVEL", "debug"), ("CDRATE_LOG__FORMAT", "json")]);
+    let store = world.store().await;
+    tokio::task::block_in_place(|| post_body(&engine, one_call("trace-me", 1, "2026-10-07T12:00:00Z", 60).as_bytes()));
+    wait_rated(&store, 1).await;
+    let log = world.dir.join("engine.log");
+    eventually("the call billed in the log", Duration::from_secs(60), || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+            let mut seen = std::collections::BTreeSet::new();
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<Value>(line) else {
+                    return Err(format!("not a JSON line: {line}"));
+                };
+                let id = v["fields"]["call_id"].as_str().or(v["span"]["call_id"].as_str());
+                if id == Some("trace-me") {
+                    seen.insert(v["fields"]["message"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            let want = ["call accepted", "call rated", "call billed"];
+            if want.iter().all(|m| seen.contains(*m)) {
+                Ok(())
+            } else {
+                Err(format!("seen {seen:?}"))
+            }
+        }
+    })
+    .await;
+    engine.stop();
+}
