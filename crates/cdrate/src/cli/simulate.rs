@@ -138,7 +138,7 @@ fn simulate_one(tariffs: &TariffSet, args: &SimulateArgs) -> anyhow::Result<Exit
     }
 }
 
-fn explain_json(plan: &str, to: &str, at: DateTime<Utc>, seconds: u64, q: &Quote) -> serde_json::Value {
+pub(crate) fn explain_json(plan: &str, to: &str, at: DateTime<Utc>, seconds: u64, q: &Quote) -> serde_json::Value {
     let r = q.rate;
     serde_json::json!({
         "plan": plan,

@@ -9,6 +9,7 @@
 //!   and the API token per route, both before any handler runs.
 //! - [`calls`]: `GET /v1/calls`, rated calls.
 //! - [`accounts`]: `/v1/accounts/…`, provisioning for the WHMCS module.
+//! - [`simulate`]: `POST /v1/simulate`, a priced hypothetical call.
 //! - [`usage`]: `GET /v1/usage`, `POST /v1/usage/ack`, the WHMCS pull side.
 //! - [`ops`]: `/health`, `/ready`, `/metrics`.
 
@@ -19,6 +20,7 @@ pub mod calls;
 pub mod freeswitch;
 pub mod ingest;
 pub mod ops;
+pub mod simulate;
 pub mod sources;
 pub mod twilio;
 pub mod usage;
@@ -59,6 +61,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The tariffs in force (a cheap version check per call).
+    pub async fn tariffs(&self) -> Result<std::sync::Arc<cdrate_rating::TariffSet>, ApiError> {
+        let mut books = self.books.lock().await;
+        books
+            .refresh(&self.store)
+            .await
+            .map_err(|e| ApiError::internal("store_unavailable", format!("{e:#}")))?;
+        books
+            .tariffs
+            .as_ref()
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no_tariffs", "no tariffs imported yet"))
+    }
+
     /// The accounts book in force (a cheap version check per call).
     pub async fn account_book(&self) -> Result<std::sync::Arc<cdrate_rating::AccountBook>, ApiError> {
         let mut books = self.books.lock().await;
@@ -113,6 +129,7 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
         .layer(group(Group::Ingest));
     let api = Router::new()
         .route("/v1/calls", get(calls::list).route_layer(scope("read")))
+        .route("/v1/simulate", post(simulate::post).route_layer(scope("read")))
         .route("/v1/usage", get(usage::list).route_layer(scope("billing")))
         .route("/v1/usage/ack", post(usage::ack).route_layer(scope("billing")))
         .route(

@@ -13,6 +13,12 @@ use crate::harness::{Backend, Engine, World};
 const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("POST", "/ingest/calls", "[]", "ingest"),
     ("GET", "/v1/calls", "", "read"),
+    (
+        "POST",
+        "/v1/simulate",
+        r#"{"plan":"home","to":"+442079460000","seconds":60}"#,
+        "read",
+    ),
     ("GET", "/v1/usage?account=acct0", "", "billing"),
     (
         "POST",
@@ -122,5 +128,68 @@ async fn route_groups_refuse_addresses_outside_their_allowlists() {
     let out = bad.cli(&["migrate"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("access.allow.api"));
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_prices_by_plan_or_by_account() {
+    let world = World::new("simulate", &Backend::Embedded).await;
+    let engine = world.start();
+    let reader = format!("Bearer {}", token(&world, "read", "sim"));
+    tokio::task::block_in_place(|| {
+        let post = |body: &str| {
+            let r = Client::bare(engine.addr)
+                .request_with(
+                    "POST",
+                    "/v1/simulate",
+                    Some("application/json"),
+                    &[("Authorization", &reader)],
+                    body.as_bytes(),
+                )
+                .unwrap();
+            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap())
+        };
+        // The README's example: 125 s to London on home at 18:30 UTC.
+        let (s, v) = post(r#"{"plan":"business","to":"+44 20 7946 0000","at":"2026-11-20T18:30:04Z","seconds":125}"#);
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (v["destination"].as_str(), v["cost"].as_str()),
+            (Some("United Kingdom London"), Some("0.0315"))
+        );
+        // By account: the number as acct0's users dial it (NANP, 011).
+        let (s, v) = post(r#"{"account":"acct0","to":"011442079460000","at":"2026-11-20T18:30:04Z","seconds":125}"#);
+        assert_eq!(
+            (s, v["plan"].as_str(), v["cost"].as_str()),
+            (200, Some("business"), Some("0.0315")),
+            "{v}"
+        );
+        for (body, status, code) in [
+            (
+                r#"{"plan":"nosuch","to":"+442079460000","seconds":1}"#,
+                404,
+                "unknown_plan",
+            ),
+            (
+                r#"{"account":"nobody","to":"+442079460000","seconds":1}"#,
+                404,
+                "unknown_account",
+            ),
+            (r#"{"plan":"home","to":"call me","seconds":1}"#, 422, "bad_number"),
+            (
+                r#"{"plan":"home","account":"acct0","to":"+1","seconds":1}"#,
+                400,
+                "bad_body",
+            ),
+            // tollfree-in has no fallback plan, so a foreign number has no route.
+            (
+                r#"{"plan":"tollfree-in","to":"+442079460000","seconds":1}"#,
+                422,
+                "no_route",
+            ),
+        ] {
+            let (s, v) = post(body);
+            assert_eq!((s, v["code"].as_str()), (status, Some(code)), "{body}: {v}");
+        }
+    });
     engine.stop();
 }
