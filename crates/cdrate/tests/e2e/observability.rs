@@ -25,6 +25,15 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn dashboard_queries() -> Vec<(String, String)> {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/dashboards/cdrate.json");
     let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -96,7 +105,7 @@ async fn every_dashboard_query_returns_data() {
         ),
     )
     .unwrap();
-    let mut prometheus = Command::new("prometheus")
+    let prometheus = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", world.dir.join("tsdb").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -105,6 +114,8 @@ async fn every_dashboard_query_returns_data() {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus starts");
+    // Killed however the test ends, also when an assertion fails.
+    let _prometheus = KillOnDrop(prometheus);
     let prom: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     for (title, expr) in dashboard_queries() {
@@ -132,8 +143,6 @@ async fn every_dashboard_query_returns_data() {
     }
     stop.store(true, Ordering::SeqCst);
     load.join().unwrap();
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
     engine.stop();
 }
 
