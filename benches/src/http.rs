@@ -88,9 +88,20 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<Response> {
-        let result = self.try_request(method, path, content_type, headers, body);
+        let reused = self.conn.is_some();
+        let mut result = self.try_request(method, path, content_type, headers, body);
         if result.is_err() {
             self.conn = None;
+            // The server may close an idle keep-alive connection (or one it
+            // answered without reading the whole body) just as it is reused:
+            // one retry on a fresh connection, as HTTP clients do. cdrate's
+            // ingest is idempotent, so a repeated POST changes nothing.
+            if reused {
+                result = self.try_request(method, path, content_type, headers, body);
+                if result.is_err() {
+                    self.conn = None;
+                }
+            }
         }
         result
     }
