@@ -255,3 +255,76 @@ impl From<cdrate_store::StoreError> for ApiError {
         ApiError::internal(e.code(), e)
     }
 }
+
+#[cfg(test)]
+mod contract_tests {
+    //! The router and `schemas/openapi.yaml` list the same routes and
+    //! methods: a route served but undocumented, or documented but not
+    //! served, fails here.
+
+    use std::collections::BTreeSet;
+
+    /// `(METHOD, path)` of every `.route(…)` in `router`'s source.
+    fn served() -> BTreeSet<(String, String)> {
+        let src = include_str!("mod.rs");
+        let start = src.find("pub fn router(").expect("router is defined here");
+        let body = &src[start..src[start..].find("\n}\n").map_or(src.len(), |e| start + e)];
+        let mut out = BTreeSet::new();
+        for chunk in body.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).expect("a route path literal").to_owned();
+            // The handlers of this route: up to the next route.
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let needle = format!("{method}(");
+                let found = chunk.match_indices(&needle).any(|(i, _)| {
+                    i == 0 || !chunk.as_bytes()[i - 1].is_ascii_alphanumeric() && chunk.as_bytes()[i - 1] != b'_'
+                });
+                if found {
+                    out.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// `(METHOD, path)` of every operation in the spec (its own layout:
+    /// paths at two spaces, methods at four).
+    fn documented() -> BTreeSet<(String, String)> {
+        let spec = include_str!("../../../../schemas/openapi.yaml");
+        let mut out = BTreeSet::new();
+        let mut in_paths = false;
+        let mut path = String::new();
+        for line in spec.lines() {
+            if line == "paths:" {
+                in_paths = true;
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            if let Some(p) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
+                path = format!("/{p}");
+            } else if let Some(m) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')) {
+                if ["get", "post", "put", "delete", "patch"].contains(&m) {
+                    out.insert((m.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_served_route_is_documented_and_every_documented_route_served() {
+        let (served, documented) = (served(), documented());
+        assert!(served.len() >= 15, "{served:?}");
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "served but not in schemas/openapi.yaml: {undocumented:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "in schemas/openapi.yaml but not served: {unserved:?}"
+        );
+    }
+}
