@@ -131,6 +131,12 @@ impl TariffSet {
         self.by_name.get(name).copied()
     }
 
+    /// The time zone of plan `name`, if the set has it (an account's
+    /// billing cycles are counted in its plan's zone).
+    pub fn plan_timezone(&self, name: &str) -> Option<Tz> {
+        self.plan_id(name).map(|p| self.plan(p).timezone)
+    }
+
     pub fn plan(&self, id: PlanId) -> &Plan {
         // PlanIds are only handed out by this set, so the index is in range.
         &self.plans[id.0 as usize]

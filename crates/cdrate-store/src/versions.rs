@@ -119,15 +119,7 @@ impl Store {
             Some(row) => row.try_get::<i64, _>(0)? + 1,
             None => 1,
         };
-        sqlx::query("INSERT INTO account_versions (version, imported_at_ms, origin, digest, accounts, identities) VALUES ($1,$2,$3,$4,$5,$6)")
-            .bind(next)
-            .bind(now_ms)
-            .bind(origin)
-            .bind(d)
-            .bind(&texts.accounts)
-            .bind(&texts.identities)
-            .execute(&mut *tx)
-            .await?;
+        insert_account_version(&mut tx, next, texts, origin, &d, now_ms, false).await?;
         tx.commit().await?;
         Ok((next, true))
     }
@@ -151,21 +143,11 @@ impl Store {
         if latest != Some(base) {
             return Ok(None);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO account_versions (version, imported_at_ms, origin, digest, accounts, identities) \
-             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (version) DO NOTHING",
-        )
-        .bind(base + 1)
-        .bind(now_ms)
-        .bind(origin)
-        .bind(d)
-        .bind(&texts.accounts)
-        .bind(&texts.identities)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // On PostgreSQL a concurrent edit can still take `base + 1` between
+        // the check and the insert: that is a lost race, not an error.
+        let inserted = insert_account_version(&mut tx, base + 1, texts, origin, &d, now_ms, true).await?;
         tx.commit().await?;
-        Ok((inserted == 1).then_some(base + 1))
+        Ok(inserted.then_some(base + 1))
     }
 
     /// The texts most recently imported with this `origin` (e.g. the
@@ -210,4 +192,36 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// Inserts one accounts version; with `if_free`, a version number already
+/// taken is skipped (returns `false`) instead of failing.
+async fn insert_account_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    version: i64,
+    texts: &AccountTexts,
+    origin: &str,
+    digest: &str,
+    now_ms: i64,
+    if_free: bool,
+) -> Result<bool, StoreError> {
+    let conflict = if if_free {
+        " ON CONFLICT (version) DO NOTHING"
+    } else {
+        ""
+    };
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO account_versions (version, imported_at_ms, origin, digest, accounts, identities) \
+         VALUES ($1,$2,$3,$4,$5,$6){conflict}"
+    ))
+    .bind(version)
+    .bind(now_ms)
+    .bind(origin)
+    .bind(digest)
+    .bind(&texts.accounts)
+    .bind(&texts.identities)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }

@@ -2,9 +2,7 @@
 //! their own). Labels come from small closed sets: source, outcome, error
 //! code, topic, currency — never an id, account or number.
 
-use prometheus::{
-    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -33,9 +31,9 @@ pub struct Metrics {
     pub config_version: IntGaugeVec,
     /// Billing cycles closed, by currency.
     pub billing_cycles_closed: IntCounterVec,
-    /// Amount put on line items at cycle close, by currency. A float for
-    /// dashboards only: the ledger in the store holds the exact amounts.
-    pub billing_amount: CounterVec,
+    /// Amount put on line items at cycle close, by currency, in minor
+    /// units (`billing.decimals` places, e.g. cents): an integer, exact.
+    pub billing_amount: IntCounterVec,
     /// Line items by delivery (`push`, `pull`, `none`) and state.
     pub billing_items: IntGaugeVec,
     /// WHMCS API calls by action and outcome (`success`, `failed`,
@@ -142,18 +140,11 @@ impl Metrics {
                 "Billing cycles closed",
                 &["currency"],
             ),
-            billing_amount: {
-                let c = CounterVec::new(
-                    Opts::new(
-                        "cdrate_billing_amount_total",
-                        "Amount billed on line items at cycle close (float, for dashboards)",
-                    ),
-                    &["currency"],
-                )
-                .expect("metric definition is valid");
-                registry.register(Box::new(c.clone())).expect("metric registered once");
-                c
-            },
+            billing_amount: counter(
+                "cdrate_billing_amount_minor_total",
+                "Amount billed on line items at cycle close, in minor units of the currency (billing.decimals places)",
+                &["currency"],
+            ),
             billing_items: gauge(
                 "cdrate_billing_line_items",
                 "Line items by delivery and state",

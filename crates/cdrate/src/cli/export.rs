@@ -53,7 +53,7 @@ pub async fn run(cmd: ExportCommand, config: &Config) -> anyhow::Result<ExitCode
     let account = accounts
         .account(&args.account)
         .ok_or_else(|| anyhow::anyhow!("no account {:?}", args.account))?;
-    let tz = crate::invoicer::close::plan_timezone(tariffs, account).unwrap_or(chrono_tz::UTC);
+    let tz = tariffs.plan_timezone(&account.plan).unwrap_or(chrono_tz::UTC);
     let (from, to) = match &args.cycle {
         Some(spec) => {
             let c = crate::reports::cycle_of(spec, account.cycle_day, tz, Utc::now()).map_err(anyhow::Error::msg)?;

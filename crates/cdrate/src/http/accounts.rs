@@ -219,20 +219,13 @@ pub async fn get(
         .account(&id)
         .cloned()
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_account", "no such account"))?;
-    let tz = {
-        let books = state.books.lock().await;
-        books
-            .tariffs
-            .as_ref()
-            .and_then(|(_, t)| crate::invoicer::close::plan_timezone(t, &account))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "no_tariffs",
-                    "the account's plan is not in the tariffs",
-                )
-            })?
-    };
+    let tz = state.tariffs().await?.plan_timezone(&account.plan).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_tariffs",
+            "the account's plan is not in the tariffs",
+        )
+    })?;
     let at = q.at.unwrap_or_else(Utc::now);
     let cycle = cycle_containing(at, account.cycle_day, tz).map_err(|e| ApiError::internal("cycle", e))?;
     let (calls, amount) = state

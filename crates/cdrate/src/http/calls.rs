@@ -81,14 +81,11 @@ async fn report(state: AppState, q: CallsQuery) -> Result<Response, ApiError> {
         .account(&account_id)
         .cloned()
         .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_account", "no such account"))?;
-    let tz = {
-        let books = state.books.lock().await;
-        books
-            .tariffs
-            .as_ref()
-            .and_then(|(_, t)| crate::invoicer::close::plan_timezone(t, &account))
-            .unwrap_or(chrono_tz::UTC)
-    };
+    let tz = state
+        .tariffs()
+        .await?
+        .plan_timezone(&account.plan)
+        .unwrap_or(chrono_tz::UTC);
     let (from, to) = match q.cycle.as_deref() {
         Some(spec) => {
             let cycle = crate::reports::cycle_of(spec, account.cycle_day, tz, Utc::now())

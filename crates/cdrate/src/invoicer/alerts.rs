@@ -19,7 +19,6 @@ use cdrate_bus::{Bus, Outgoing};
 use cdrate_rating::{AccountBook, TariffSet};
 use cdrate_store::Store;
 
-use super::close::plan_timezone;
 use crate::config::AlertsConfig;
 use crate::metrics::Metrics;
 
@@ -64,7 +63,7 @@ impl Alerter<'_> {
             let Some(limit) = account.credit_limit.filter(|l| *l > Decimal::ZERO) else {
                 continue;
             };
-            let Some(tz) = plan_timezone(tariffs, account) else {
+            let Some(tz) = tariffs.plan_timezone(&account.plan) else {
                 continue;
             };
             let cycle = cycle_containing(now, account.cycle_day, tz)?;

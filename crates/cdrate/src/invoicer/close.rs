@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use cdrate_billing::{cycle_containing, plan_close, BillableCall, CloseRequest, Cycle};
@@ -57,27 +58,24 @@ pub async fn close_due(
             tracing::warn!(account = %id, "calls to bill for an account no longer in the accounts book; left open");
             continue;
         };
-        let Some(tz) = plan_timezone(tariffs, account) else {
+        let Some(tz) = tariffs.plan_timezone(&account.plan) else {
             tracing::warn!(account = %id, plan = %account.plan, "the account's plan is not in the tariffs; cycle left open");
             continue;
         };
         for c in close_account(store, account, tz, as_of, settings).await? {
             if let Some(m) = metrics {
                 m.billing_cycles_closed.with_label_values(&[&c.currency]).inc();
-                let amount = c.total.to_string().parse::<f64>().unwrap_or(0.0);
-                m.billing_amount
-                    .with_label_values(&[&c.currency])
-                    .inc_by(amount.max(0.0));
+                // Exact integer minor units; a close that nets to a credit
+                // cannot lower a counter and is not counted.
+                let minor = (c.total * Decimal::from(10u64.pow(settings.decimals))).trunc();
+                if let Some(minor) = minor.to_u64() {
+                    m.billing_amount.with_label_values(&[&c.currency]).inc_by(minor);
+                }
             }
             closed.push(c);
         }
     }
     Ok(closed)
-}
-
-/// The time zone cycles of `account` are counted in: its plan's.
-pub fn plan_timezone(tariffs: &TariffSet, account: &Account) -> Option<Tz> {
-    tariffs.plan_id(&account.plan).map(|p| tariffs.plan(p).timezone)
 }
 
 async fn close_account(

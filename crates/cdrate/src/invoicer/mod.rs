@@ -69,7 +69,7 @@ impl Invoicer {
                 tariffs,
                 now - grace,
                 None,
-                self.close_settings(),
+                close_settings(&self.config),
                 Some(&self.metrics),
             )
             .await?;
@@ -97,10 +97,6 @@ impl Invoicer {
             }
         }
         Ok(())
-    }
-
-    pub fn close_settings(&self) -> close::CloseSettings {
-        close_settings(&self.config)
     }
 
     async fn refresh_gauges(&self) -> anyhow::Result<()> {
