@@ -9,8 +9,7 @@
 //! (commit, metadata, watermarks) run on tokio's blocking pool so they never
 //! stall a runtime worker.
 
-use std::collections::HashMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,8 +17,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -38,18 +38,53 @@ const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RESUME_WINDOW: i64 = 1000;
 
 /// Where the brokers are and how this process names itself to them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct KafkaSettings {
     /// Comma-separated `host:port` list (`bootstrap.servers`).
     pub brokers: String,
     /// `client.id`, shown in broker logs and metrics.
     pub client_id: String,
+    /// Extra librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`,
+    /// `debug`, …) for every client. The settings exactly-once depends on
+    /// (idempotence, `acks`, manual offsets) are set after them and win.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Sends librdkafka's own log lines and errors into `tracing`, so a broker
+/// that refuses us or a group that will not settle shows up in cdrate's log.
+#[derive(Default)]
+struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_tracing(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "librdkafka error");
+    }
+}
+
+impl ConsumerContext for LogContext {}
+
+fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+        // librdkafka emits debug lines only when the `debug` property asks
+        // for them, so they are wanted: logged at info, not hidden.
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug => {
+            tracing::info!(target: "librdkafka", facility, "{message}")
+        }
+    }
 }
 
 /// A handle to the cluster. Cheap to clone: clones share one producer.
 #[derive(Clone)]
 pub struct KafkaBus {
-    producer: FutureProducer,
+    producer: FutureProducer<LogContext>,
     settings: KafkaSettings,
 }
 
@@ -72,7 +107,15 @@ struct ResumeContext {
     resume_from: Mutex<ResumeFrom>,
 }
 
-impl ClientContext for ResumeContext {}
+impl ClientContext for ResumeContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_tracing(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "librdkafka error");
+    }
+}
 
 impl ConsumerContext for ResumeContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -120,7 +163,7 @@ impl KafkaBus {
     /// Creates the producer. librdkafka connects lazily, so an unreachable
     /// broker shows up on the first publish, not here.
     pub fn connect(settings: &KafkaSettings) -> Result<KafkaBus, BusError> {
-        let producer: FutureProducer = base_config(settings)
+        let producer: FutureProducer<LogContext> = base_config(settings)
             // Idempotence keeps per-partition order and drops duplicates when
             // librdkafka retries internally; it requires acks=all anyway.
             .set("enable.idempotence", "true")
@@ -128,7 +171,7 @@ impl KafkaBus {
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
             .set("batch.num.messages", RESUME_WINDOW.to_string())
-            .create()
+            .create_with_context(LogContext)
             .map_err(|e| kafka_error("creating producer", &e))?;
         Ok(KafkaBus {
             producer,
@@ -197,8 +240,8 @@ impl KafkaBus {
     /// A topic that already exists counts as created (its partition count is
     /// left as it is).
     pub async fn create_topics(&self, topics: &[&str], partitions: i32) -> Result<(), BusError> {
-        let admin: AdminClient<DefaultClientContext> = base_config(&self.settings)
-            .create()
+        let admin: AdminClient<LogContext> = base_config(&self.settings)
+            .create_with_context(LogContext)
             .map_err(|e| kafka_error("creating admin client", &e))?;
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
@@ -226,10 +269,10 @@ impl KafkaBus {
     pub async fn lag(&self, topic: &str, group: &str) -> Result<Option<u64>, BusError> {
         // A consumer that never subscribes does not join the group, so
         // asking for the group's offsets cannot trigger a rebalance.
-        let probe: BaseConsumer = base_config(&self.settings)
+        let probe: BaseConsumer<LogContext> = base_config(&self.settings)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
-            .create()
+            .create_with_context(LogContext)
             .map_err(|e| kafka_error("creating lag probe", &e))?;
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || lag_blocking(&probe, &topic))
@@ -343,6 +386,9 @@ impl KafkaConsumer {
 
 fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
+    for (key, value) in &settings.properties {
+        config.set(key, value);
+    }
     config
         .set("bootstrap.servers", &settings.brokers)
         .set("client.id", &settings.client_id);
@@ -386,7 +432,7 @@ fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
     }
 }
 
-fn lag_blocking(probe: &BaseConsumer, topic: &str) -> Result<u64, BusError> {
+fn lag_blocking(probe: &BaseConsumer<LogContext>, topic: &str) -> Result<u64, BusError> {
     let metadata = probe
         .fetch_metadata(Some(topic), ADMIN_REQUEST_TIMEOUT)
         .map_err(|e| kafka_error(&format!("fetching metadata of {topic}"), &e))?;

@@ -49,6 +49,7 @@ fn connect(brokers: &str) -> KafkaBus {
     let settings = KafkaSettings {
         brokers: brokers.to_owned(),
         client_id: "cdrate-bus-tests".to_owned(),
+        ..KafkaSettings::default()
     };
     KafkaBus::connect(&settings).expect("producer config is valid")
 }

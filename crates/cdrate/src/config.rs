@@ -5,6 +5,7 @@
 //! `CDRATE_INGEST__ZADARMA__SECRET`). Loaded and validated once
 //! at start-up; a bad key fails with its name.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -186,6 +187,8 @@ pub struct BusConfig {
     pub embedded_url: String,
     pub kafka_brokers: String,
     pub kafka_client_id: String,
+    /// Extra librdkafka properties, e.g. `"security.protocol" = "sasl_ssl"`.
+    pub kafka_properties: BTreeMap<String, String>,
     /// Partitions of each topic `cdrate migrate` creates on Kafka.
     pub partitions: i32,
 }
@@ -198,6 +201,7 @@ impl Default for BusConfig {
             embedded_url: "sqlite://cdrate-data/bus.db".into(),
             kafka_brokers: "127.0.0.1:9092".into(),
             kafka_client_id: "cdrate".into(),
+            kafka_properties: BTreeMap::new(),
             partitions: 8,
         }
     }

@@ -9,6 +9,7 @@ use crate::config::Config;
 /// Keys whose default is "unset" (an `Option`), which serialization omits.
 const UNSET_KEYS: &[(&str, &str)] = &[
     ("billing.alerts.webhook_url", "none"),
+    ("bus.kafka_properties", "{}"),
     ("billing.whmcs.accesskey", "none"),
     ("import.accounts_file", "none"),
     ("import.identities_file", "none"),
@@ -85,6 +86,10 @@ const MEANINGS: &[(&str, &str)] = &[
     ("bus.embedded_url", "the embedded log's own SQLite file"),
     ("bus.kafka_brokers", "Kafka bootstrap servers"),
     ("bus.kafka_client_id", "Kafka `client.id`"),
+    (
+        "bus.kafka_properties",
+        "extra librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`, `debug`); in the environment `_` stands for `.`",
+    ),
     ("bus.kind", "`embedded` or `kafka`"),
     (
         "bus.namespace",
@@ -170,7 +175,15 @@ pub fn rows() -> Vec<Row> {
     keys.sort();
     keys.into_iter()
         .map(|(key, default, env)| Row {
-            env: env.then(|| format!("CDRATE_{}", key.replace('.', "__").to_ascii_uppercase())),
+            env: env.then(|| {
+                let name = format!("CDRATE_{}", key.replace('.', "__").to_ascii_uppercase());
+                // A table of free-form names: one variable per entry.
+                if key == "bus.kafka_properties" {
+                    format!("{name}__<NAME>")
+                } else {
+                    name
+                }
+            }),
             meaning: MEANINGS
                 .iter()
                 .find(|(k, _)| *k == key)

@@ -50,6 +50,14 @@ pub async fn open_bus(config: &Config) -> anyhow::Result<Bus> {
             KafkaBus::connect(&KafkaSettings {
                 brokers: config.bus.kafka_brokers.clone(),
                 client_id: config.bus.kafka_client_id.clone(),
+                // librdkafka names use dots, which environment variable
+                // names cannot carry; `_` stands for `.` there.
+                properties: config
+                    .bus
+                    .kafka_properties
+                    .iter()
+                    .map(|(k, v)| (k.replace('_', "."), v.clone()))
+                    .collect(),
             })
             .context("connecting to Kafka")?,
         ),

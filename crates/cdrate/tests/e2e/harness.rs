@@ -90,7 +90,13 @@ impl World {
                 dir.join("identities.csv").display().to_string(),
             ),
             ("CDRATE_RATING__BATCH_WAIT_MS".into(), "50".into()),
-            ("CDRATE_LOG__LEVEL".into(), "warn".into()),
+            // CDRATE_TEST_ENGINE_LOG (a tracing filter) turns the engines'
+            // logs up when a run needs investigating; each world keeps its
+            // engine.log.
+            (
+                "CDRATE_LOG__LEVEL".into(),
+                std::env::var("CDRATE_TEST_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         ];
         let store_url = match backend {
             Backend::Embedded => {

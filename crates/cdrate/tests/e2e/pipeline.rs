@@ -138,7 +138,9 @@ async fn kill_9_mid_stream_loses_nothing_and_rates_once() {
         // members_restarting_mid_batch_resume_at_the_committed_offset);
         // the stall is not understood yet, so the kill -9 run is asserted
         // on the embedded backend only until it is.
-        if matches!(backend, crate::harness::Backend::KafkaPostgres { .. }) {
+        if matches!(backend, crate::harness::Backend::KafkaPostgres { .. })
+            && std::env::var_os("CDRATE_TEST_KAFKA_KILL").is_none()
+        {
             println!(
                 "skipped kafka+postgres kill -9 run: FIXME(#4) restarted consumer stalls on tansu, under investigation"
             );
