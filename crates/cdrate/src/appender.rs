@@ -6,8 +6,12 @@
 //!
 //! The queue is bounded: when it is full the caller gets `Busy` at once and
 //! answers 503, so the PBX retries later instead of us queueing without end.
+//! How long the oldest append has been in flight feeds readiness: an
+//! instance whose bus does not take appends in time is not ready.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cdrate_bus::{Bus, Outgoing};
 use tokio::sync::{mpsc, oneshot};
@@ -32,6 +36,35 @@ struct Pending {
 #[derive(Clone)]
 pub struct Appender {
     queue: mpsc::Sender<Pending>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Per appender task, when its current append started, and when the
+/// latest append failed if the latest outcome was a failure (milliseconds
+/// since `epoch`, plus one; 0 = none).
+struct InFlight {
+    epoch: Instant,
+    since: Vec<AtomicU64>,
+    failed_at: AtomicU64,
+}
+
+impl InFlight {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn begin(&self, task: usize) {
+        self.since[task].store(self.now(), Ordering::Relaxed);
+    }
+
+    fn end(&self, task: usize, ok: bool) {
+        self.since[task].store(0, Ordering::Relaxed);
+        self.failed_at.store(if ok { 0 } else { self.now() }, Ordering::Relaxed);
+    }
+
+    fn age(&self, mark: u64) -> Option<Duration> {
+        (mark > 0).then(|| self.epoch.elapsed().saturating_sub(Duration::from_millis(mark - 1)))
+    }
 }
 
 impl Appender {
@@ -49,9 +82,15 @@ impl Appender {
         let (tx, rx) = mpsc::channel::<Pending>(queue_requests);
         // Several appenders share one receiver; the lock is held only while
         // taking requests off the queue, never across the append itself.
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..concurrency {
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let in_flight = Arc::new(InFlight {
+            epoch: Instant::now(),
+            since: (0..concurrency).map(|_| AtomicU64::new(0)).collect(),
+            failed_at: AtomicU64::new(0),
+        });
+        for task in 0..concurrency {
             let (bus, rx, metrics, topic) = (bus.clone(), rx.clone(), metrics.clone(), topic.clone());
+            let in_flight = in_flight.clone();
             tracker.spawn(async move {
                 loop {
                     let batch = {
@@ -70,11 +109,26 @@ impl Appender {
                         }
                         batch
                     };
-                    append(&bus, &topic, batch, &metrics).await;
+                    in_flight.begin(task);
+                    let ok = append(&bus, &topic, batch, &metrics).await;
+                    in_flight.end(task, ok);
                 }
             });
         }
-        Appender { queue: tx }
+        Appender { queue: tx, in_flight }
+    }
+
+    /// How long the oldest append now in flight has been waiting for the
+    /// bus; `None` when none is.
+    pub fn oldest_in_flight(&self) -> Option<Duration> {
+        let f = &self.in_flight;
+        f.since.iter().filter_map(|s| f.age(s.load(Ordering::Relaxed))).max()
+    }
+
+    /// How long ago the latest append failed, when the latest append (of
+    /// any task) failed; `None` once one succeeds.
+    pub fn failing_since(&self) -> Option<Duration> {
+        self.in_flight.age(self.in_flight.failed_at.load(Ordering::Relaxed))
     }
 
     /// Appends `records` durably, sharing the commit with concurrent callers.
@@ -90,7 +144,8 @@ impl Appender {
     }
 }
 
-async fn append(bus: &Bus, topic: &str, batch: Vec<Pending>, metrics: &Metrics) {
+/// Appends one batch and answers its callers; true when it is durable.
+async fn append(bus: &Bus, topic: &str, batch: Vec<Pending>, metrics: &Metrics) -> bool {
     let started = Instant::now();
     let mut records = Vec::with_capacity(batch.iter().map(|p| p.records.len()).sum());
     let mut waiters = Vec::with_capacity(batch.len());
@@ -110,10 +165,12 @@ async fn append(bus: &Bus, topic: &str, batch: Vec<Pending>, metrics: &Metrics) 
         .bus_append_duration
         .with_label_values(&[topic])
         .observe(started.elapsed().as_secs_f64());
+    let ok = result.is_ok();
     for w in waiters {
         // A caller that timed out no longer listens; its records are durable anyway.
         let _ = w.send(result.clone());
     }
+    ok
 }
 
 #[cfg(test)]
@@ -169,5 +226,6 @@ mod tests {
         let (first, second) = (first.await.unwrap(), second.await.unwrap());
         assert_eq!(first, Ok(()));
         assert_eq!(second, Err(AppendError::Busy));
+        assert_eq!(appender.oldest_in_flight(), None, "idle once the append is done");
     }
 }

@@ -82,13 +82,12 @@ impl AppState {
             .refresh(&self.store)
             .await
             .map_err(|e| ApiError::internal("store_unavailable", format!("{e:#}")))?;
-        books.accounts.as_ref().map(|(_, b)| b.clone()).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_accounts",
-                "no accounts imported yet",
-            )
-        })
+        // 409 like no_tariffs: the state of the data, not an outage to retry.
+        books
+            .accounts
+            .as_ref()
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no_accounts", "no accounts imported yet"))
     }
 }
 

@@ -8,6 +8,7 @@
 mod access;
 mod backup;
 mod billing;
+mod contract;
 mod deadletters;
 mod fritzbox;
 mod harness;
