@@ -8,11 +8,13 @@
 //! - [`freeswitch`]: FreeSWITCH XML CDRs for `POST /ingest/freeswitch`,
 //!   from a fixture CDR used as a template.
 //! - [`http`]: a minimal keep-alive HTTP/1.1 client.
+//! - [`pg`]: a fresh PostgreSQL database per run.
 
 pub mod calls;
 pub mod deck;
 pub mod freeswitch;
 pub mod http;
+pub mod pg;
 
 /// splitmix64: fast, seedable, good enough for synthetic data.
 #[derive(Debug, Clone)]

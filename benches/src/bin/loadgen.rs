@@ -331,7 +331,7 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime) -> Result<World> {
                 .clone()
                 .ok_or("--backend kafka needs --postgres-url")?;
             let db = format!("cdrate_{run}");
-            rt.block_on(create_database(&server, &db))?;
+            rt.block_on(cdrate_benches::pg::create_database(&server, &db))?;
             env.push(("CDRATE_BUS__KIND".into(), "kafka".into()));
             env.push(("CDRATE_BUS__KAFKA_BROKERS".into(), args.kafka_brokers.clone()));
             env.push(("CDRATE_BUS__NAMESPACE".into(), format!("{run}.")));
@@ -361,22 +361,6 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime) -> Result<World> {
 
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()).into())
-}
-
-async fn admin_sql(server: &str, sql: &str) -> Result<()> {
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(server)
-        .await
-        .map_err(|e| format!("connecting to {server}: {e}"))?;
-    let result = sqlx::raw_sql(sql).execute(&admin).await;
-    admin.close().await;
-    result.map_err(|e| format!("{sql}: {e}"))?;
-    Ok(())
-}
-
-async fn create_database(server: &str, db: &str) -> Result<()> {
-    admin_sql(server, &format!("DROP DATABASE IF EXISTS {db}")).await?;
-    admin_sql(server, &format!("CREATE DATABASE {db}")).await
 }
 
 /// A running `cdrate serve`.
@@ -869,7 +853,7 @@ fn cleanup(args: &Args, world: &World, rt: &tokio::runtime::Runtime) {
     }
     let _ = std::fs::remove_dir_all(&world.dir);
     if let Some((server, db)) = &world.postgres {
-        if let Err(e) = rt.block_on(admin_sql(server, &format!("DROP DATABASE IF EXISTS {db}"))) {
+        if let Err(e) = rt.block_on(cdrate_benches::pg::drop_database(server, db)) {
             eprintln!("warning: dropping database {db}: {e}");
         }
     }
