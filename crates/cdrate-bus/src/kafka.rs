@@ -93,6 +93,58 @@ pub struct KafkaBus {
 pub struct KafkaConsumer {
     // Shared with blocking-pool tasks (commit), which need an owned handle.
     consumer: Arc<StreamConsumer<ResumeContext>>,
+    topic: String,
+    watch: StallWatch,
+    /// The stall watch's clock starts at subscription.
+    epoch: std::time::Instant,
+    last_check: Option<std::time::Instant>,
+}
+
+/// How long a member may hold no partitions while its group has records
+/// waiting and commits nothing before it leaves and joins again.
+pub const STALL_WINDOW: Duration = Duration::from_secs(30);
+/// How often [`KafkaConsumer::stalled`] asks the broker.
+const STALL_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Decides when a member with no partitions should rejoin its group.
+///
+/// Tansu 0.6's group coordinator can settle a rebalance with an empty
+/// assignment: when the previous leader's session expires between a
+/// follower's JoinGroup and its SyncGroup, the follower's SyncGroup (which
+/// carries no assignments) completes the generation, and every member then
+/// holds nothing while heartbeats succeed. A real cluster never does this,
+/// but an idle group with work waiting is wrong whatever the cause, and
+/// leaving and joining again starts a fresh rebalance. A member of a group
+/// with more members than partitions also holds nothing; the others commit,
+/// so it is left alone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StallWatch {
+    /// Since when this member has held nothing while records waited, and
+    /// the group's committed total then.
+    since: Option<(Duration, i64)>,
+}
+
+impl StallWatch {
+    /// One observation at `now` (any monotonic clock): partitions held,
+    /// records waiting, sum of the group's committed offsets. True when the
+    /// member should rejoin.
+    pub fn observe(&mut self, now: Duration, assigned: usize, lag: u64, committed: i64) -> bool {
+        if assigned > 0 || lag == 0 {
+            self.since = None;
+            return false;
+        }
+        match self.since {
+            Some((_, at_start)) if committed != at_start => {
+                self.since = Some((now, committed));
+                false
+            }
+            Some((start, _)) => now.saturating_sub(start) >= STALL_WINDOW,
+            None => {
+                self.since = Some((now, committed));
+                false
+            }
+        }
+    }
 }
 
 /// Per assigned partition, the committed offset the consumer resumed from;
@@ -233,6 +285,10 @@ impl KafkaBus {
             .map_err(|e| kafka_error(&format!("subscribing to {topic} as {group}"), &e))?;
         Ok(KafkaConsumer {
             consumer: Arc::new(consumer),
+            topic: topic.to_owned(),
+            watch: StallWatch::default(),
+            epoch: std::time::Instant::now(),
+            last_check: None,
         })
     }
 
@@ -349,6 +405,40 @@ impl KafkaConsumer {
             .map_err(|e| kafka_error("reading assignment", &e))
     }
 
+    /// Whether this member should leave the group and join again (see
+    /// [`StallWatch`]). Asks the broker at most every few seconds; in
+    /// between it answers false at once.
+    pub async fn stalled(&mut self) -> Result<bool, BusError> {
+        let now = std::time::Instant::now();
+        if self
+            .last_check
+            .is_some_and(|t| now.duration_since(t) < STALL_CHECK_EVERY)
+        {
+            return Ok(false);
+        }
+        self.last_check = Some(now);
+        let elapsed = now.duration_since(self.epoch);
+        let assigned = self.assigned_partitions()?;
+        if assigned > 0 {
+            return Ok(self.watch.observe(elapsed, assigned, 0, 0));
+        }
+        let (consumer, topic) = (Arc::clone(&self.consumer), self.topic.clone());
+        let progress = tokio::task::spawn_blocking(move || progress_blocking(&*consumer, &topic))
+            .await
+            .map_err(|e| BusError::Kafka(format!("progress task failed: {e}")))??;
+        tracing::debug!(topic = %self.topic, lag = progress.lag, committed = progress.committed, "rating group progress with no partitions held");
+        let stalled = self.watch.observe(elapsed, 0, progress.lag, progress.committed);
+        if stalled {
+            tracing::warn!(
+                topic = %self.topic,
+                waiting = progress.lag,
+                "this member has held no partitions for {}s while the group has records waiting and commits nothing; rejoining",
+                STALL_WINDOW.as_secs()
+            );
+        }
+        Ok(stalled)
+    }
+
     /// Commits, per partition in `batch`, the offset after its highest
     /// delivery, and waits for the broker to confirm. Committing a partition
     /// this member no longer owns fails; its records are then redelivered to
@@ -433,16 +523,28 @@ fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
 }
 
 fn lag_blocking(probe: &BaseConsumer<LogContext>, topic: &str) -> Result<u64, BusError> {
+    progress_blocking(probe, topic).map(|p| p.lag)
+}
+
+/// Where a group stands on a topic.
+struct Progress {
+    /// Records not yet committed.
+    lag: u64,
+    /// Sum of the committed offsets: grows whenever the group commits.
+    committed: i64,
+}
+
+fn progress_blocking<X: ConsumerContext, K: Consumer<X>>(probe: &K, topic: &str) -> Result<Progress, BusError> {
     let metadata = probe
         .fetch_metadata(Some(topic), ADMIN_REQUEST_TIMEOUT)
         .map_err(|e| kafka_error(&format!("fetching metadata of {topic}"), &e))?;
     let Some(topic_metadata) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Ok(0);
+        return Ok(Progress { lag: 0, committed: 0 });
     };
     if let Some(code) = topic_metadata.error() {
         // A topic nobody created yet has no lag.
         if RDKafkaErrorCode::from(code) == RDKafkaErrorCode::UnknownTopicOrPartition {
-            return Ok(0);
+            return Ok(Progress { lag: 0, committed: 0 });
         }
         return Err(BusError::Kafka(format!(
             "metadata of {topic}: {}",
@@ -462,17 +564,74 @@ fn lag_blocking(probe: &BaseConsumer<LogContext>, topic: &str) -> Result<u64, Bu
     let committed = probe
         .committed_offsets(partitions, ADMIN_REQUEST_TIMEOUT)
         .map_err(|e| kafka_error(&format!("fetching committed offsets of {topic}"), &e))?;
-    let mut lag: u64 = 0;
+    let (mut lag, mut total): (u64, i64) = (0, 0);
     for element in committed.elements_for_topic(topic) {
         let Some(&(low, high)) = low_high.get(&element.partition()) else {
             continue;
         };
         let from = match element.offset() {
-            Offset::Offset(committed) => committed.max(low),
+            Offset::Offset(committed) => {
+                total = total.saturating_add(committed);
+                committed.max(low)
+            }
             _ => low,
         };
         let behind = u64::try_from(high.saturating_sub(from)).unwrap_or(0);
         lag = lag.saturating_add(behind);
     }
-    Ok(lag)
+    Ok(Progress { lag, committed: total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_member_rejoins_only_when_it_holds_nothing_and_the_group_is_idle_with_work_waiting() {
+        // (seconds, partitions held, records waiting, committed total, rejoin?)
+        type Step = (u64, usize, u64, i64, bool);
+        let cases: &[(&str, &[Step])] = &[
+            (
+                "stalled: nothing held, work waiting, nothing committed for the window",
+                &[(0, 0, 500, 10, false), (15, 0, 600, 10, false), (30, 0, 700, 10, true)],
+            ),
+            (
+                "holding partitions is never a stall",
+                &[(0, 4, 500, 10, false), (30, 4, 900, 10, false), (60, 4, 900, 10, false)],
+            ),
+            (
+                "nothing waiting: an idle group is fine",
+                &[(0, 0, 0, 10, false), (30, 0, 0, 10, false), (90, 0, 0, 10, false)],
+            ),
+            (
+                "other members commit: an extra member of a busy group stays",
+                &[
+                    (0, 0, 500, 10, false),
+                    (25, 0, 500, 20, false),
+                    (50, 0, 500, 30, false),
+                    (75, 0, 500, 30, false),
+                ],
+            ),
+            (
+                "the window restarts after progress and after an assignment",
+                &[
+                    (0, 0, 500, 10, false),
+                    (20, 2, 500, 10, false),
+                    (25, 0, 500, 10, false),
+                    (50, 0, 500, 10, false),
+                    (55, 0, 500, 10, true),
+                ],
+            ),
+        ];
+        for (what, steps) in cases {
+            let mut watch = StallWatch::default();
+            for &(at, held, waiting, committed, want) in *steps {
+                assert_eq!(watch.observe(s(at), held, waiting, committed), want, "{what}: at {at}s");
+            }
+        }
+    }
 }

@@ -150,6 +150,17 @@ impl Consumer {
         }
     }
 
+    /// True when this member should leave its group and join again: on
+    /// Kafka, it has held no partitions for a while as the group sat idle
+    /// with records waiting (see [`kafka::StallWatch`]). Never on the
+    /// embedded log, whose single member reads everything.
+    pub async fn stalled(&mut self) -> Result<bool, BusError> {
+        match self {
+            Consumer::Embedded(_) => Ok(false),
+            Consumer::Kafka(c) => c.stalled().await,
+        }
+    }
+
     /// Commits every delivery in `batch` (and everything before it on the
     /// same partition) for this group. Call only after the effects of the
     /// batch are durable.

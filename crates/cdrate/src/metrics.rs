@@ -126,7 +126,7 @@ impl Metrics {
             ),
             rating_batch_failures: counter(
                 "cdrate_rating_batch_failures_total",
-                "Rating batches that failed and were retried",
+                "Rating batches that failed and were retried, and rating-group rejoins (code group_rejoined)",
                 &["code"],
             ),
             quarantine_calls: gauge("cdrate_quarantine_calls", "Calls in quarantine by reason", &["reason"]),

@@ -179,6 +179,21 @@ pub async fn run(
             if cancel.is_cancelled() && ready.is_none() {
                 break 'subscribe;
             }
+            // Idle with nothing assigned while work waits: leave and join
+            // again (dropping the consumer leaves the group).
+            if ready.is_none() {
+                match consumer.stalled().await {
+                    Ok(true) => {
+                        metrics
+                            .rating_batch_failures
+                            .with_label_values(&["group_rejoined"])
+                            .inc();
+                        continue 'subscribe;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking the rating group's progress failed"),
+                }
+            }
             let write = async {
                 match &ready {
                     Some(r) => write_batch(&store, &bus, &names, publish_rated, r, &metrics)
