@@ -9,12 +9,14 @@
 //!   from a fixture CDR used as a template.
 //! - [`http`]: a minimal keep-alive HTTP/1.1 client.
 //! - [`pg`]: a fresh PostgreSQL database per run.
+//! - [`signing`]: Twilio and Zadarma webhook signatures.
 
 pub mod calls;
 pub mod deck;
 pub mod freeswitch;
 pub mod http;
 pub mod pg;
+pub mod signing;
 
 /// splitmix64: fast, seedable, good enough for synthetic data.
 #[derive(Debug, Clone)]

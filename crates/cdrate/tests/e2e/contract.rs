@@ -12,10 +12,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use cdrate_benches::calls::batch_json;
 use cdrate_benches::http::Client;
-use hmac::{Hmac, Mac};
 use sqlx::Connection;
 
 use crate::harness::{Backend, World, E2E_TOKEN};
+use crate::sources::{TWILIO_CONFIG, ZADARMA_CONFIG};
 
 /// `(METHOD, route template, status)`.
 type Key = (String, String, u16);
@@ -191,40 +191,14 @@ fn fixture_signature(source: &str, file: &str) -> String {
         .unwrap_or_else(|| panic!("{source}/{file} has a valid signature case"))
 }
 
-/// Twilio's `X-Twilio-Signature`: HMAC-SHA1 over the URL followed by the
-/// form's keys and values sorted by key, base64.
-fn twilio_signature(token: &str, url: &str, form: &[(&str, &str)]) -> String {
-    let mut pairs = form.to_vec();
-    pairs.sort();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(url.as_bytes());
-    for (k, v) in pairs {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+/// The providers of `sources`, one FreeSWITCH PBX with credentials, and
+/// every route group fenced to 127.0.0.1 (the tour's 403s come from .2).
+fn config() -> String {
+    format!(
+        "{TWILIO_CONFIG}\n{ZADARMA_CONFIG}\n[[ingest.freeswitch.pbx]]\nname = \"fusion\"\nusername = \"freeswitch\"\npassword = \"Tq8-cdr-51xV\"\n\n\
+         [access.allow]\ningest = [\"127.0.0.1/32\"]\napi = [\"127.0.0.1/32\"]\nops = [\"127.0.0.1/32\"]\n"
+    )
 }
-
-const CONFIG: &str = r#"
-[[ingest.freeswitch.pbx]]
-name = "fusion"
-username = "freeswitch"
-password = "Tq8-cdr-51xV"
-
-[[ingest.twilio.accounts]]
-account_sid = "ACfa2a6398ef9d3e22da00b287346004d6"
-auth_token = "cc600b58a903e6ce74ac1232005d3034"
-
-[ingest.zadarma]
-secret = "0740b2afced14c9ffd48"
-pbx_id = "318722"
-timezone = "Europe/Madrid"
-
-[access.allow]
-ingest = ["127.0.0.1/32"]
-api = ["127.0.0.1/32"]
-ops = ["127.0.0.1/32"]
-"#;
 
 const FORWARDED: [(&str, &str); 2] = [
     ("x-forwarded-proto", "https"),
@@ -240,7 +214,7 @@ fn token(world: &World, scope: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_documented_status_is_produced() {
     let world = World::new("contract", &Backend::Embedded).await;
-    world.write_config(CONFIG);
+    world.write_config(&config());
     let engine = world.start_with(&[
         ("CDRATE_SERVER__REQUEST_BODY_LIMIT_BYTES", "65536"),
         ("CDRATE_SERVER__REQUEST_TIMEOUT_SECONDS", "1"),
@@ -294,16 +268,12 @@ async fn every_documented_status_is_produced() {
         let signed = [FORWARDED[0], FORWARDED[1], ("x-twilio-signature", sig.as_str())];
         tour.check("POST", r, r, form, &signed, &fixture("twilio", file), 200);
         let partial = [
-            ("AccountSid", "ACfa2a6398ef9d3e22da00b287346004d6"),
-            ("CallSid", "CAtour0000000000000000000000000001"),
-            ("CallStatus", "completed"),
+            ("AccountSid", "ACfa2a6398ef9d3e22da00b287346004d6".to_owned()),
+            ("CallSid", "CAtour0000000000000000000000000001".to_owned()),
+            ("CallStatus", "completed".to_owned()),
         ];
-        let body = partial
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        let sig = twilio_signature(
+        let body = cdrate_benches::signing::form_encode(&partial);
+        let sig = cdrate_benches::signing::twilio(
             "cc600b58a903e6ce74ac1232005d3034",
             "https://cdrate.example.net/ingest/twilio",
             &partial,

@@ -12,7 +12,7 @@ use cdrate_store::Store;
 
 use crate::harness::{eventually, Backend, World};
 
-fn fixtures(source: &str) -> PathBuf {
+pub(crate) fn fixtures(source: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/fixtures/ingest")
         .join(source)
@@ -276,7 +276,7 @@ async fn signatures_over_http(source: &str, config: &str) {
     engine.stop();
 }
 
-const TWILIO_CONFIG: &str = r#"
+pub(crate) const TWILIO_CONFIG: &str = r#"
 [[ingest.twilio.accounts]]
 account_sid = "ACfa2a6398ef9d3e22da00b287346004d6"
 auth_token = "cc600b58a903e6ce74ac1232005d3034"
@@ -286,7 +286,7 @@ account_sid = "AC5930ee3c27f50c1dc78923ab4f5c33e5"
 auth_token = "b79d1ac28d091599923196ec39e21517"
 "#;
 
-const ZADARMA_CONFIG: &str = r#"
+pub(crate) const ZADARMA_CONFIG: &str = r#"
 [ingest.zadarma]
 secret = "0740b2afced14c9ffd48"
 pbx_id = "318722"
