@@ -86,6 +86,10 @@ fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
 pub struct KafkaBus {
     producer: FutureProducer<LogContext>,
     settings: KafkaSettings,
+    /// One lag probe per group, kept for the life of the bus: `/ready` and
+    /// the gauge refresh ask every few seconds, and a new client per call
+    /// would cost a connection and a metadata round trip each time.
+    probes: Arc<Mutex<HashMap<String, Arc<BaseConsumer<LogContext>>>>>,
 }
 
 /// One member of a consumer group on one topic. Dropping it leaves the
@@ -228,6 +232,7 @@ impl KafkaBus {
         Ok(KafkaBus {
             producer,
             settings: settings.clone(),
+            probes: Arc::default(),
         })
     }
 
@@ -323,18 +328,37 @@ impl KafkaBus {
     /// the high-watermark query with its last batch's base offset + 1, so
     /// there lag is under-counted while that batch holds several records.
     pub async fn lag(&self, topic: &str, group: &str) -> Result<Option<u64>, BusError> {
-        // A consumer that never subscribes does not join the group, so
-        // asking for the group's offsets cannot trigger a rebalance.
-        let probe: BaseConsumer<LogContext> = base_config(&self.settings)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .create_with_context(LogContext)
-            .map_err(|e| kafka_error("creating lag probe", &e))?;
+        let probe = self.probe(group)?;
         let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || lag_blocking(&probe, &topic))
-            .await
-            .map_err(|e| BusError::Kafka(format!("lag task failed: {e}")))?
-            .map(Some)
+        tokio::task::spawn_blocking(move || {
+            // Serves queued client events (errors after a broker restart)
+            // so an idle probe's queue does not grow; no subscription, so
+            // it never returns a message.
+            let _ = probe.poll(Duration::ZERO);
+            lag_blocking(&probe, &topic)
+        })
+        .await
+        .map_err(|e| BusError::Kafka(format!("lag task failed: {e}")))?
+        .map(Some)
+    }
+
+    /// The group's lag probe, created on first use. A consumer that never
+    /// subscribes does not join the group, so asking for the group's
+    /// offsets through it cannot trigger a rebalance.
+    fn probe(&self, group: &str) -> Result<Arc<BaseConsumer<LogContext>>, BusError> {
+        let mut probes = self.probes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(probe) = probes.get(group) {
+            return Ok(Arc::clone(probe));
+        }
+        let probe: Arc<BaseConsumer<LogContext>> = Arc::new(
+            base_config(&self.settings)
+                .set("group.id", group)
+                .set("enable.auto.commit", "false")
+                .create_with_context(LogContext)
+                .map_err(|e| kafka_error("creating lag probe", &e))?,
+        );
+        probes.insert(group.to_owned(), Arc::clone(&probe));
+        Ok(probe)
     }
 }
 
