@@ -309,6 +309,13 @@ impl Proc {
     }
 }
 
+/// A run that fails part-way leaves no engine or broker behind.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
