@@ -172,14 +172,7 @@ impl World {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("cdrate starts");
-        let mut engine = Engine {
-            child,
-            addr,
-            log: self.dir.join("engine.log"),
-        };
-        engine.wait_ready();
-        engine
+        Engine::launch(cmd, addr, self.dir.join("engine.log"))
     }
 
     /// Runs a `cdrate` subcommand with this world's configuration.
@@ -251,6 +244,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Spawns a prepared `cdrate serve` command listening on `addr` and
+    /// writing to `log`, and waits until it is ready.
+    pub fn launch(mut cmd: Command, addr: SocketAddr, log: PathBuf) -> Engine {
+        let child = cmd.spawn().expect("cdrate starts");
+        let mut engine = Engine { child, addr, log };
+        engine.wait_ready();
+        engine
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut client = Client::new(self.addr);

@@ -10,6 +10,7 @@ mod backup;
 mod billing;
 mod contract;
 mod deadletters;
+mod deploy;
 mod fritzbox;
 mod harness;
 mod observability;
