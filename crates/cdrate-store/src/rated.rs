@@ -321,6 +321,10 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         deltas: HashMap<(String, String), Delta>,
     ) -> Result<(), StoreError> {
+        // In key order: concurrent writers (two rating workers, on
+        // PostgreSQL) then lock total rows in one order and cannot deadlock.
+        let mut deltas: Vec<((String, String), Delta)> = deltas.into_iter().collect();
+        deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((account, currency), d) in deltas {
             if d.calls == 0 && d.charged_seconds == 0 && d.cost.is_zero() {
                 continue;

@@ -239,6 +239,11 @@ impl Default for IngestConfig {
 pub struct RatingConfig {
     /// Run the rating worker in this process.
     pub enabled: bool,
+    /// Rating workers in this process, each a member of the rating consumer
+    /// group with its own share of the partitions (Kafka only: the embedded
+    /// log has one reader per group). A second worker uses a second core;
+    /// each keeps its own copy of the tariffs and accounts.
+    pub workers: usize,
     pub batch_max_records: usize,
     /// How long a worker waits for the first record of a batch.
     pub batch_wait_ms: u64,
@@ -254,6 +259,7 @@ impl Default for RatingConfig {
     fn default() -> Self {
         RatingConfig {
             enabled: true,
+            workers: 1,
             batch_max_records: 2000,
             batch_wait_ms: 200,
             retry_backoff_ms: 1000,
@@ -475,6 +481,12 @@ impl Config {
         if self.bus.partitions < 1 {
             bail!("bus.partitions must be at least 1");
         }
+        if self.rating.workers == 0 {
+            bail!("rating.workers must be at least 1");
+        }
+        if self.rating.workers > 1 && self.bus.kind != BusKind::Kafka {
+            bail!("rating.workers > 1 needs bus.kind = \"kafka\": the embedded log has one reader per group");
+        }
         for pbx in &self.ingest.freeswitch.pbx {
             if pbx.username.is_some() != pbx.password.is_some() {
                 bail!(
@@ -642,6 +654,22 @@ mod tests {
         assert!(format!("{err:#}").contains("allow"), "{err:#}");
         let text = "[[fritzbox]]\nbox = \"office\"\nhost = \"127.0.0.1\"\ntimezone = \"Europe/Berlin\"\n";
         assert_eq!(Config::from_parts(text, &[]).unwrap().fritzbox[0].port, 1012);
+    }
+
+    #[test]
+    fn several_rating_workers_need_kafka() {
+        let workers = |kind: &str, n: &str| {
+            let env = [
+                ("CDRATE_BUS__KIND".to_owned(), kind.to_owned()),
+                ("CDRATE_RATING__WORKERS".to_owned(), n.to_owned()),
+            ];
+            Config::from_parts("", &env).map(|c| c.rating.workers)
+        };
+        assert_eq!(workers("kafka", "2").unwrap(), 2);
+        assert_eq!(workers("embedded", "1").unwrap(), 1);
+        let err = workers("embedded", "2").unwrap_err();
+        assert!(format!("{err:#}").contains("rating.workers"), "{err:#}");
+        assert!(workers("kafka", "0").is_err());
     }
 
     #[test]

@@ -138,6 +138,7 @@ const MEANINGS: &[(&str, &str)] = &[
     ("rating.enabled", "run the rating worker in this process"),
     ("rating.publish_rated", "publish rated calls to `cdrate.rated.v1`"),
     ("rating.retry_backoff_ms", "pause before a failed batch is read again"),
+    ("rating.workers", "rating workers (consumer-group members) in this process; more than 1 needs Kafka"),
     ("server.listen", "HTTP address"),
     ("server.request_body_limit_bytes", "larger bodies get 413"),
     (

@@ -16,6 +16,7 @@ use cdrate_bus::{Bus, Names};
 use cdrate_store::{Store, StoreSettings};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::appender::Appender;
 use crate::config::{BusKind, Config};
@@ -100,7 +101,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &tracker,
     );
     let worker_cancel = cancel.child_token();
-    if config.rating.enabled {
+    for n in 0..if config.rating.enabled {
+        config.rating.workers
+    } else {
+        0
+    } {
         let (store, bus, names, rating, metrics, token) = (
             store.clone(),
             bus.clone(),
@@ -109,11 +114,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             metrics.clone(),
             worker_cancel.clone(),
         );
-        tracker.spawn(async move {
-            if let Err(e) = worker::run(store, bus, names, rating, metrics, token).await {
-                tracing::error!(error = %format!("{e:#}"), "rating worker failed");
+        let span = tracing::info_span!("rating_worker", worker = n);
+        tracker.spawn(
+            async move {
+                if let Err(e) = worker::run(store, bus, names, rating, metrics, token).await {
+                    tracing::error!(error = %format!("{e:#}"), "rating worker failed");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
     {
         let (store, bus, names, metrics, token) = (

@@ -242,7 +242,9 @@ async fn quarantined_records_are_rated_after_the_account_is_imported() {
 async fn two_kafka_workers_split_the_partitions() {
     let Some(backend) = kafka_backend() else { return };
     let world = World::new("group", &backend).await;
-    let a = world.start();
+    // Three members of one group over four partitions: two workers in
+    // process a (rating.workers = 2), one in process b.
+    let a = world.start_with(&[("CDRATE_RATING__WORKERS", "2")]);
     let b = world.start();
     let addr = a.addr;
     let keys = world.keys.clone();
