@@ -107,6 +107,33 @@ impl Store {
         quarantined: &[QuarantineEntry],
         now_ms: i64,
     ) -> Result<BatchOutcome, StoreError> {
+        let records = rated
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.apply_encoded_rating_batch(rated, &records, quarantined, now_ms)
+            .await
+    }
+
+    /// [`Store::apply_rating_batch`] with each rated call already encoded
+    /// as JSON (`records[i]` is `rated[i]`, the `record` column), so a
+    /// caller that also publishes the calls encodes them once, off the
+    /// write path.
+    pub async fn apply_encoded_rating_batch(
+        &self,
+        rated: &[RatedRow],
+        records: &[String],
+        quarantined: &[QuarantineEntry],
+        now_ms: i64,
+    ) -> Result<BatchOutcome, StoreError> {
+        if records.len() != rated.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} rated calls but {} encoded records",
+                rated.len(),
+                records.len()
+            )));
+        }
         let mut out = BatchOutcome {
             written: vec![false; rated.len()],
             ..BatchOutcome::default()
@@ -172,7 +199,8 @@ impl Store {
         out.unchanged = rated.len() - to_write.len();
 
         for chunk in to_write.chunks(ROWS_PER_STATEMENT) {
-            self.upsert_rows(&mut tx, chunk.iter().map(|i| &rated[*i])).await?;
+            self.upsert_rows(&mut tx, chunk.iter().map(|i| (&rated[*i], records[*i].as_str())))
+                .await?;
         }
         self.apply_deltas(&mut tx, deltas).await?;
         // A call rated now no longer needs its quarantine entries: one
@@ -248,7 +276,7 @@ impl Store {
     async fn upsert_rows<'r>(
         &self,
         tx: &mut Transaction<'static, Any>,
-        rows: impl ExactSizeIterator<Item = &'r RatedRow>,
+        rows: impl ExactSizeIterator<Item = (&'r RatedRow, &'r str)>,
     ) -> Result<(), StoreError> {
         let n = rows.len();
         if n == 0 {
@@ -281,9 +309,8 @@ impl Store {
             updates.join(", ")
         ));
         let mut q = sqlx::query(&sql);
-        for r in rows {
+        for (r, record) in rows {
             let c = &r.call;
-            let record = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             q = q
                 .bind(c.id.clone())
                 .bind(i64::from(c.version))

@@ -142,6 +142,9 @@ pub fn rate_batch(
 struct Rated {
     batch: Vec<Delivery>,
     rated: Vec<RatedCall>,
+    /// `rated[i]` as JSON: the store's `record` column and the rated
+    /// topic's payload, encoded once on the rating thread.
+    encoded: Vec<String>,
     quarantined: Vec<QuarantineEntry>,
     now: chrono::DateTime<Utc>,
     started: Instant,
@@ -278,17 +281,23 @@ async fn next_batch(
     let started = Instant::now();
     let now = Utc::now();
     let snapshot = state.clone();
-    let rated = tokio::task::spawn_blocking(move || {
+    let rated = tokio::task::spawn_blocking(move || -> anyhow::Result<Rated> {
         let (rated, quarantined) = rate_batch(&snapshot, &batch, now);
-        Rated {
+        let encoded = rated
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .context("encoding rated calls")?;
+        Ok(Rated {
             batch,
             rated,
+            encoded,
             quarantined,
             now,
             started,
-        }
+        })
     })
-    .await?;
+    .await??;
     Ok(Some(rated))
 }
 
@@ -308,11 +317,10 @@ async fn write_batch(
     } else {
         r.rated
             .iter()
-            .filter_map(|c| {
-                serde_json::to_vec(c).ok().map(|payload| Outgoing {
-                    key: c.call.account_key.clone(),
-                    payload,
-                })
+            .zip(&r.encoded)
+            .map(|(c, json)| Outgoing {
+                key: c.call.account_key.clone(),
+                payload: json.as_bytes().to_vec(),
             })
             .collect()
     };
@@ -323,7 +331,7 @@ async fn write_batch(
         }
     };
     let (stored, published) = tokio::join!(
-        store.apply_rating_batch(&r.rated, &r.quarantined, r.now.timestamp_millis()),
+        store.apply_encoded_rating_batch(&r.rated, &r.encoded, &r.quarantined, r.now.timestamp_millis()),
         publish
     );
     let out = stored?;
