@@ -1,14 +1,16 @@
 # Multi-stage build of cdrate: compile with the Rust toolchain (librdkafka
-# is built from source, hence cmake and a C toolchain), run on a slim
-# Debian as an unprivileged user.
+# is built from source with make and a C toolchain, against OpenSSL and
+# zlib for TLS, SASL and compressed topics), run on a slim Debian as an
+# unprivileged user.
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev zlib1g-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p cdrate && strip target/release/cdrate
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /var/lib/cdrate --create-home --shell /usr/sbin/nologin cdrate
 COPY --from=build /src/target/release/cdrate /usr/local/bin/cdrate

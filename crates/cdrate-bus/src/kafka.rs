@@ -658,4 +658,33 @@ mod tests {
             }
         }
     }
+
+    /// librdkafka checks a property's value when a client is created, so a
+    /// build without OpenSSL or zlib fails here, not on a customer's broker.
+    #[test]
+    fn tls_sasl_and_compression_settings_are_accepted() {
+        let properties: BTreeMap<String, String> = [
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "cdrate"),
+            ("sasl.password", "secret"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+            ("compression.type", "gzip"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            client_id: "test".into(),
+            properties,
+        };
+        if let Err(e) = KafkaBus::connect(&settings) {
+            panic!("{e}");
+        }
+        let mut bad = settings.clone();
+        bad.properties
+            .insert("security.protocol".into(), "carrier_pigeon".into());
+        assert!(KafkaBus::connect(&bad).is_err(), "an unknown value is refused");
+    }
 }
