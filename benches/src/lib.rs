@@ -7,12 +7,14 @@
 //! - [`calls`]: CallRecord JSON for `POST /ingest/calls`.
 //! - [`freeswitch`]: FreeSWITCH XML CDRs for `POST /ingest/freeswitch`,
 //!   from a fixture CDR used as a template.
+//! - [`engine`]: the environment of a benchmark's `cdrate serve`.
 //! - [`http`]: a minimal keep-alive HTTP/1.1 client.
 //! - [`pg`]: a fresh PostgreSQL database per run.
 //! - [`signing`]: Twilio and Zadarma webhook signatures.
 
 pub mod calls;
 pub mod deck;
+pub mod engine;
 pub mod freeswitch;
 pub mod http;
 pub mod pg;

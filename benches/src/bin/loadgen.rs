@@ -56,6 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cdrate_benches::calls::batch_json;
+use cdrate_benches::engine::{self, EngineEnv, Storage};
 use cdrate_benches::freeswitch::{self, Template};
 use cdrate_benches::http::Client;
 use cdrate_store::{Store, StoreSettings};
@@ -299,53 +300,28 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime) -> Result<World> {
             Some(path)
         }
     };
-    let tariffs = args
-        .tariffs
-        .canonicalize()
-        .map_err(|e| format!("tariffs directory {}: {e}", args.tariffs.display()))?;
-    let mut env: Vec<(String, String)> = vec![
-        ("CDRATE_IMPORT__TARIFFS_DIR".into(), tariffs.display().to_string()),
-        (
-            "CDRATE_IMPORT__ACCOUNTS_FILE".into(),
-            dir.join("accounts.csv").display().to_string(),
-        ),
-        (
-            "CDRATE_IMPORT__IDENTITIES_FILE".into(),
-            dir.join("identities.csv").display().to_string(),
-        ),
-        ("CDRATE_LOG__LEVEL".into(), "warn".into()),
-    ];
-    let mut postgres = None;
-    let store_url = match args.backend {
-        BackendKind::Embedded => {
-            env.push(("CDRATE_BUS__KIND".into(), "embedded".into()));
-            env.push((
-                "CDRATE_BUS__EMBEDDED_URL".into(),
-                format!("sqlite://{}/bus.db", dir.display()),
-            ));
-            format!("sqlite://{}/cdrate.db", dir.display())
-        }
-        BackendKind::Kafka => {
-            let server = args
+    let storage = match args.backend {
+        BackendKind::Embedded => Storage::Embedded,
+        BackendKind::Kafka => Storage::Kafka {
+            postgres: args
                 .postgres_url
-                .clone()
-                .ok_or("--backend kafka needs --postgres-url")?;
-            let db = format!("cdrate_{run}");
-            rt.block_on(cdrate_benches::pg::create_database(&server, &db))?;
-            env.push(("CDRATE_BUS__KIND".into(), "kafka".into()));
-            env.push(("CDRATE_BUS__KAFKA_BROKERS".into(), args.kafka_brokers.clone()));
-            env.push(("CDRATE_BUS__NAMESPACE".into(), format!("{run}.")));
-            env.push(("CDRATE_BUS__PARTITIONS".into(), args.partitions.to_string()));
-            env.push((
-                "CDRATE_INGEST__APPEND_CONCURRENCY".into(),
-                args.append_concurrency.to_string(),
-            ));
-            let url = format!("{}/{db}", server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b));
-            postgres = Some((server, db));
-            url
-        }
+                .as_deref()
+                .ok_or("--backend kafka needs --postgres-url")?,
+            brokers: &args.kafka_brokers,
+        },
     };
-    env.push(("CDRATE_STORE__URL".into(), store_url.clone()));
+    let EngineEnv {
+        mut env,
+        store_url,
+        database: postgres,
+    } = rt.block_on(engine::prepare(&dir, &args.tariffs, &run, storage))?;
+    if let BackendKind::Kafka = args.backend {
+        env.push(("CDRATE_BUS__PARTITIONS".into(), args.partitions.to_string()));
+        env.push((
+            "CDRATE_INGEST__APPEND_CONCURRENCY".into(),
+            args.append_concurrency.to_string(),
+        ));
+    }
     // Extra settings come last, so they win.
     env.extend(args.env.iter().cloned());
     Ok(World {

@@ -23,14 +23,20 @@
 //! ```sh
 //! cargo build --release -p cdrate -p cdrate-benches
 //! target/release/soak --minutes 5 --kill-every-secs 30
+//! cargo install tansu --locked --features libsql --root /tmp/tansu-lite
 //! target/release/soak --backend kafka --postgres-url postgres://cdrate@127.0.0.1:15432/postgres \
-//!     --tansu PATH --tansu-storage postgres://cdrate@127.0.0.1:15432/tansu --broker-restart-every-secs 90
+//!     --tansu /tmp/tansu-lite/bin/tansu --tansu-storage sqlite://tansu.db --broker-restart-every-secs 90
 //! ```
 //!
 //! With `--backend kafka` and no `--tansu-storage`, `--kafka-brokers` names a
-//! broker the run does not restart. Tansu's `memory://` storage loses the
-//! log on restart, so restarting the broker needs a durable storage engine
-//! (tansu built with its `postgres` feature). Only loopback addresses.
+//! broker the run does not restart. Restarting the broker needs storage
+//! that outlives it: tansu's `memory://` loses the log, so the run starts
+//! its own tansu on `--tansu-storage` (a relative `sqlite://` path lands in
+//! the run's broker directory). The tansu that CI installs has only
+//! `memory://` and `s3://` (feature `dynostore`); `sqlite://` needs a tansu
+//! built with `libsql`. Tansu 0.6's `postgres://` storage needs PostgreSQL
+//! 16 or later (its queries omit subquery aliases) and its schema applied
+//! beforehand. Only loopback addresses.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -42,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use cdrate_benches::calls::call_json;
+use cdrate_benches::engine::{self, EngineEnv, Storage};
 use cdrate_benches::freeswitch::{self, Template};
 use cdrate_benches::http::Client;
 use cdrate_benches::signing;
@@ -219,42 +226,14 @@ fn setup(args: &Args, rt: &tokio::runtime::Runtime, brokers: &str) -> Result<Set
              [ingest.zadarma]\nsecret = \"{ZADARMA_SECRET}\"\npbx_id = \"318722\"\ntimezone = \"Europe/Madrid\"\n"
         ),
     )?;
-    let tariffs = args
-        .tariffs
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", args.tariffs.display()))?;
-    let mut env: Vec<(String, String)> = vec![
-        ("CDRATE_IMPORT__TARIFFS_DIR".into(), tariffs.display().to_string()),
-        (
-            "CDRATE_IMPORT__ACCOUNTS_FILE".into(),
-            dir.join("accounts.csv").display().to_string(),
-        ),
-        (
-            "CDRATE_IMPORT__IDENTITIES_FILE".into(),
-            dir.join("identities.csv").display().to_string(),
-        ),
-        ("CDRATE_LOG__LEVEL".into(), "warn".into()),
-    ];
-    let store_url = match args.backend {
-        Backend::Embedded => {
-            env.push(("CDRATE_BUS__KIND".into(), "embedded".into()));
-            env.push((
-                "CDRATE_BUS__EMBEDDED_URL".into(),
-                format!("sqlite://{}/bus.db", dir.display()),
-            ));
-            format!("sqlite://{}/cdrate.db", dir.display())
-        }
-        Backend::Kafka => {
-            let server = args.postgres_url.clone().unwrap_or_default();
-            let db = format!("cdrate_{run}");
-            rt.block_on(cdrate_benches::pg::create_database(&server, &db))?;
-            env.push(("CDRATE_BUS__KIND".into(), "kafka".into()));
-            env.push(("CDRATE_BUS__KAFKA_BROKERS".into(), brokers.to_owned()));
-            env.push(("CDRATE_BUS__NAMESPACE".into(), format!("{run}.")));
-            format!("{}/{db}", server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b))
-        }
+    let storage = match args.backend {
+        Backend::Embedded => Storage::Embedded,
+        Backend::Kafka => Storage::Kafka {
+            postgres: args.postgres_url.as_deref().unwrap_or_default(),
+            brokers,
+        },
     };
-    env.push(("CDRATE_STORE__URL".into(), store_url.clone()));
+    let EngineEnv { env, store_url, .. } = rt.block_on(engine::prepare(&dir, &args.tariffs, &run, storage))?;
     Ok(Setup {
         dir,
         env,
