@@ -244,6 +244,11 @@ pub struct RatingConfig {
     /// log has one reader per group). A second worker uses a second core;
     /// each keeps its own copy of the tariffs and accounts.
     pub workers: usize,
+    /// Most records rated and written in one store transaction. On the
+    /// embedded store each transaction is an fsync'd commit, so larger
+    /// batches under load mean fewer of them (5,000 rated about 40% more per
+    /// second than 2,000 in BENCHMARKS.md); a light load still makes small
+    /// batches, since a worker takes only what is waiting.
     pub batch_max_records: usize,
     /// How long a worker waits for the first record of a batch.
     pub batch_wait_ms: u64,
@@ -260,7 +265,7 @@ impl Default for RatingConfig {
         RatingConfig {
             enabled: true,
             workers: 1,
-            batch_max_records: 2000,
+            batch_max_records: 5000,
             batch_wait_ms: 200,
             retry_backoff_ms: 1000,
             publish_rated: None,
