@@ -63,6 +63,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("migration {0} was changed after it was applied")]
     MigrationChanged(String),
+    #[error("call {0} was written by a concurrent transaction")]
+    WriteConflict(String),
 }
 
 impl StoreError {
@@ -73,6 +75,20 @@ impl StoreError {
             StoreError::Io { .. } => "store_io",
             StoreError::Corrupt(_) => "store_corrupt",
             StoreError::MigrationChanged(_) => "migration_changed",
+            StoreError::WriteConflict(_) => "write_conflict",
+        }
+    }
+
+    /// A conflict with a concurrent writer that a fresh attempt resolves:
+    /// a detected [`StoreError::WriteConflict`], or PostgreSQL's deadlock
+    /// (40P01) and serialization failure (40001).
+    pub fn is_write_conflict(&self) -> bool {
+        match self {
+            StoreError::WriteConflict(_) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
         }
     }
 }

@@ -93,6 +93,9 @@ fn wire<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
+/// How often a rating batch is tried when it meets a concurrent writer.
+const WRITE_ATTEMPTS: u32 = 5;
+
 fn seconds_i64(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
 }
@@ -120,6 +123,12 @@ impl Store {
     /// as JSON (`records[i]` is `rated[i]`, the `record` column), so a
     /// caller that also publishes the calls encodes them once, off the
     /// write path.
+    ///
+    /// On PostgreSQL, writers may overlap (several rating workers). A batch
+    /// that meets another transaction's uncommitted version of one of its
+    /// calls (a write that did not do what the batch planned) or a
+    /// deadlock is rolled back and tried again from a fresh read, so the
+    /// totals never count a call twice.
     pub async fn apply_encoded_rating_batch(
         &self,
         rated: &[RatedRow],
@@ -134,6 +143,25 @@ impl Store {
                 records.len()
             )));
         }
+        let mut attempt = 1;
+        loop {
+            match self.try_rating_batch(rated, records, quarantined, now_ms).await {
+                Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "rating batch met a concurrent writer; trying again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn try_rating_batch(
+        &self,
+        rated: &[RatedRow],
+        records: &[String],
+        quarantined: &[QuarantineEntry],
+        now_ms: i64,
+    ) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome {
             written: vec![false; rated.len()],
             ..BatchOutcome::default()
@@ -199,8 +227,22 @@ impl Store {
         out.unchanged = rated.len() - to_write.len();
 
         for chunk in to_write.chunks(ROWS_PER_STATEMENT) {
-            self.upsert_rows(&mut tx, chunk.iter().map(|i| (&rated[*i], records[*i].as_str())))
+            let written = self
+                .upsert_rows(&mut tx, chunk.iter().map(|i| (&rated[*i], records[*i].as_str())))
                 .await?;
+            // PostgreSQL reports each row the upsert wrote and whether it
+            // was new. Rows being replaced are locked by load_stored; a
+            // planned insert can still meet another writer's row for the
+            // same new id, and then the deltas above are wrong.
+            if let Some(written) = written {
+                for i in chunk {
+                    let id = rated[*i].call.id.as_str();
+                    let planned_insert = !existed.contains(id);
+                    if written.get(id) != Some(&planned_insert) {
+                        return Err(StoreError::WriteConflict(id.to_owned()));
+                    }
+                }
+            }
         }
         self.apply_deltas(&mut tx, deltas).await?;
         // A call rated now no longer needs its quarantine entries: one
@@ -277,10 +319,10 @@ impl Store {
         &self,
         tx: &mut Transaction<'static, Any>,
         rows: impl ExactSizeIterator<Item = (&'r RatedRow, &'r str)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<HashMap<String, bool>>, StoreError> {
         let n = rows.len();
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let mut sql = format!("INSERT INTO rated_calls ({COLUMNS}) VALUES ");
         for r in 0..n {
@@ -308,6 +350,10 @@ impl Store {
              OR (excluded.version = rated_calls.version AND excluded.rating_version > rated_calls.rating_version)",
             updates.join(", ")
         ));
+        if self.backend == Backend::Postgres {
+            // xmax is 0 on a row this statement inserted.
+            sql.push_str(" RETURNING id, (xmax = 0) AS inserted");
+        }
         let mut q = sqlx::query(&sql);
         for (r, record) in rows {
             let c = &r.call;
@@ -339,8 +385,21 @@ impl Store {
                 .bind(to_ms(r.rated_at))
                 .bind(record);
         }
-        q.execute(&mut **tx).await?;
-        Ok(())
+        match self.backend {
+            Backend::Postgres => {
+                let mut written = HashMap::with_capacity(n);
+                for row in q.fetch_all(&mut **tx).await? {
+                    written.insert(row.try_get::<String, _>(0)?, row.try_get::<bool, _>(1)?);
+                }
+                Ok(Some(written))
+            }
+            // One writer connection: nothing else writes between the read
+            // and the upsert.
+            Backend::Sqlite => {
+                q.execute(&mut **tx).await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn apply_deltas(
