@@ -8,6 +8,7 @@
 //! is retried a few times in the pass; a receiver that stays down misses
 //! that alert (the bus message and the metric still record it).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -49,15 +50,51 @@ pub struct Alerter<'a> {
     pub metrics: &'a Metrics,
 }
 
+/// What the last check of each account saw. While an account's running
+/// totals (every currency), credit limit and cycle are unchanged, so is its
+/// usage in the cycle, and the scan of the cycle's calls is skipped: a pass
+/// then costs one read of the totals, not one scan per credit-limited
+/// account. Kept by the caller across passes.
+#[derive(Debug, Default)]
+pub struct Checked(HashMap<String, Seen>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    totals: Vec<(String, i64, Decimal)>,
+    limit: Decimal,
+    cycle_start_ms: i64,
+}
+
+impl Checked {
+    fn unchanged(&self, account: &str, seen: &Seen) -> bool {
+        self.0.get(account) == Some(seen)
+    }
+
+    fn record(&mut self, account: &str, seen: Seen) {
+        self.0.insert(account.to_owned(), seen);
+    }
+}
+
 impl Alerter<'_> {
-    /// Checks every account with a credit limit at `now`; returns the alerts fired.
+    /// Checks every account with a credit limit at `now` whose usage may
+    /// have changed since `checked` saw it; returns the alerts fired.
     pub async fn pass(
         &self,
         accounts: &AccountBook,
         tariffs: &TariffSet,
         now: DateTime<Utc>,
+        checked: &mut Checked,
     ) -> anyhow::Result<Vec<UsageAlert>> {
         let fractions: Vec<Decimal> = self.config.fractions.iter().filter_map(|f| f.parse().ok()).collect();
+        // Read before the scans: a call rated in between makes the next
+        // pass see changed totals and look again.
+        let mut totals: HashMap<String, Vec<(String, i64, Decimal)>> = HashMap::new();
+        for t in self.store.usage_totals().await? {
+            totals
+                .entry(t.account_id)
+                .or_default()
+                .push((t.currency, t.calls, t.cost));
+        }
         let mut fired = Vec::new();
         for account in accounts.accounts() {
             let Some(limit) = account.credit_limit.filter(|l| *l > Decimal::ZERO) else {
@@ -68,6 +105,14 @@ impl Alerter<'_> {
             };
             let cycle = cycle_containing(now, account.cycle_day, tz)?;
             let start_ms = cycle.start.timestamp_millis();
+            let seen = Seen {
+                totals: totals.remove(&account.id).unwrap_or_default(),
+                limit,
+                cycle_start_ms: start_ms,
+            };
+            if checked.unchanged(&account.id, &seen) {
+                continue;
+            }
             let (_, usage) = self
                 .store
                 .usage_between(&account.id, start_ms, cycle.end.timestamp_millis())
@@ -96,6 +141,7 @@ impl Alerter<'_> {
                 self.send(&alert).await;
                 fired.push(alert);
             }
+            checked.record(&account.id, seen);
         }
         Ok(fired)
     }
@@ -158,4 +204,41 @@ fn post_webhook(url: &str, secret: &[u8], body: &[u8]) -> Result<(), String> {
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(calls: i64, cost: &str, limit: &str, cycle_start_ms: i64) -> Seen {
+        Seen {
+            totals: vec![("USD".into(), calls, cost.parse().unwrap())],
+            limit: limit.parse().unwrap(),
+            cycle_start_ms,
+        }
+    }
+
+    #[test]
+    fn an_account_is_looked_at_again_only_when_its_usage_limit_or_cycle_may_have_changed() {
+        let mut checked = Checked::default();
+        let first = seen(3, "1.50", "10", 100);
+        assert!(!checked.unchanged("acme", &first), "never checked");
+        checked.record("acme", first.clone());
+        assert!(checked.unchanged("acme", &first));
+        assert!(!checked.unchanged("zeta", &first), "per account");
+        for (what, next) in [
+            ("a call rated", seen(4, "1.90", "10", 100)),
+            ("a call re-rated to another cost", seen(3, "1.40", "10", 100)),
+            ("a new credit limit", seen(3, "1.50", "2", 100)),
+            ("the next cycle", seen(3, "1.50", "10", 200)),
+        ] {
+            assert!(!checked.unchanged("acme", &next), "{what}");
+        }
+        let mut two_currencies = first.clone();
+        two_currencies.totals.push(("EUR".into(), 1, "0.10".parse().unwrap()));
+        assert!(
+            !checked.unchanged("acme", &two_currencies),
+            "a call in another currency"
+        );
+    }
 }

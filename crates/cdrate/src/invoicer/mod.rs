@@ -36,10 +36,11 @@ impl Invoicer {
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let client = whmcs::WhmcsClient::new(&self.config.whmcs, self.metrics.clone());
         let mut state = RatingState::default();
+        let mut checked = alerts::Checked::default();
         let mut startup = true;
         let interval = Duration::from_secs(self.config.interval_seconds.max(1));
         loop {
-            match self.pass(&mut state, client.as_ref(), startup).await {
+            match self.pass(&mut state, &mut checked, client.as_ref(), startup).await {
                 Ok(()) => startup = false,
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "invoicer pass failed; retrying next interval"),
             }
@@ -56,6 +57,7 @@ impl Invoicer {
     async fn pass(
         &self,
         state: &mut RatingState,
+        checked: &mut alerts::Checked,
         client: Option<&whmcs::WhmcsClient>,
         startup: bool,
     ) -> anyhow::Result<()> {
@@ -83,7 +85,7 @@ impl Invoicer {
                 config: &self.config.alerts,
                 metrics: &self.metrics,
             };
-            alerter.pass(accounts, tariffs, now).await?;
+            alerter.pass(accounts, tariffs, now, checked).await?;
         }
         if let Some(client) = client {
             let pusher = push::Pusher {
