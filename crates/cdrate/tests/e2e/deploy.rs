@@ -215,7 +215,12 @@ impl Container {
         let root = world.dir.join("container");
         let bin = root.join("usr/local/bin");
         std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_cdrate"), bin.join("cdrate")).unwrap();
+        // A link, not a copy: the debug binary is large and every run
+        // keeps its world's directory.
+        let binary = bin.join("cdrate");
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_cdrate"), &binary).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_cdrate"), &binary).unwrap();
+        }
         for (src, dest) in &image.copies {
             copy_dir(&repo().join(src), &root.join(dest.trim_start_matches('/')));
         }
