@@ -28,6 +28,9 @@
 //!     --tansu /tmp/tansu-lite/bin/tansu --tansu-storage sqlite://tansu.db --broker-restart-every-secs 90
 //! ```
 //!
+//! The engine inherits the soak's environment under the run's own
+//! settings, so `CDRATE_RATING__WORKERS=2 soak …` runs two rating workers.
+//!
 //! With `--backend kafka` and no `--tansu-storage`, `--kafka-brokers` names a
 //! broker the run does not restart. Restarting the broker needs storage
 //! that outlives it: tansu's `memory://` loses the log, so the run starts
