@@ -21,6 +21,8 @@ ENV CDRATE_SERVER__LISTEN=0.0.0.0:8080 \
     CDRATE_STORE__URL=sqlite:///var/lib/cdrate/cdrate.db \
     CDRATE_BUS__EMBEDDED_URL=sqlite:///var/lib/cdrate/bus.db
 EXPOSE 8080
+# `cdrate ready` asks /ready on server.listen (loopback when it is 0.0.0.0).
+HEALTHCHECK --interval=15s --timeout=6s --start-period=60s --retries=3 CMD ["/usr/local/bin/cdrate", "ready"]
 VOLUME ["/var/lib/cdrate"]
 ENTRYPOINT ["/usr/local/bin/cdrate"]
 CMD ["--log-format", "json", "serve"]

@@ -8,6 +8,7 @@ pub mod deadletter;
 pub mod export;
 pub mod ingest;
 pub mod quarantine;
+pub mod ready;
 pub mod replay;
 pub mod rerate;
 pub mod simulate;
@@ -79,6 +80,9 @@ pub enum Command {
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Ask the running engine (server.listen) whether it is ready: exit 0
+    /// on 200 from /ready, 1 otherwise (for container health checks).
+    Ready,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -100,6 +104,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "text" => LogFormat::Text,
             other => anyhow::bail!("--log-format {other:?} is not text or json"),
         };
+    }
+    if let Command::Ready = cli.command {
+        return ready::run(&config);
     }
     crate::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -127,7 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Rerate(args) => rerate::run(args, &config).await,
             Command::Deadletter(cmd) => deadletter::run(cmd, &config).await,
             Command::Replay(args) => replay::run(args, &config).await,
-            Command::Simulate(_) | Command::Ingest(_) => Ok(ExitCode::SUCCESS),
+            Command::Simulate(_) | Command::Ingest(_) | Command::Ready => Ok(ExitCode::SUCCESS),
         }
     })
 }

@@ -39,6 +39,8 @@ struct Image {
     copies: Vec<(String, String)>,
     /// Every user the final stage's `RUN` lines create, with their uid.
     users: Vec<(String, u32)>,
+    /// The `HEALTHCHECK` command (exec form).
+    healthcheck: Vec<String>,
 }
 
 fn image() -> Image {
@@ -81,6 +83,10 @@ fn image() -> Image {
                 .expose
                 .extend(rest.split_whitespace().map(|p| p.parse::<u16>().expect("port"))),
             "VOLUME" => image.volumes = json(),
+            "HEALTHCHECK" => {
+                let (_, command) = rest.split_once("CMD ").expect("HEALTHCHECK … CMD [...]");
+                image.healthcheck = serde_json::from_str(command).expect("exec form");
+            }
             "COPY" if !rest.starts_with("--from") => {
                 let (src, dest) = rest.split_once(' ').expect("COPY src dest");
                 image.copies.push((src.to_owned(), dest.to_owned()));
@@ -306,6 +312,12 @@ impl Container {
         Engine::launch(cmd, format!("127.0.0.1:{port}").parse().unwrap(), log)
     }
 
+    /// The image's `HEALTHCHECK` command: did it report healthy?
+    fn healthy(&self) -> bool {
+        let out = self.command(&self.image.healthcheck).output().unwrap();
+        out.status.success()
+    }
+
     /// `docker compose exec cdrate cdrate token create …`: the secret.
     fn token(&self) -> String {
         let argv: Vec<String> = [
@@ -368,6 +380,7 @@ fn the_image_is_built_as_documented() {
         "the state directory is the volume"
     );
     assert_eq!(image.command[0], "/usr/local/bin/cdrate");
+    assert_eq!(image.healthcheck, ["/usr/local/bin/cdrate", "ready"]);
     for (src, _) in &image.copies {
         assert!(repo().join(src).exists(), "COPY {src} is in the build context");
     }
@@ -391,7 +404,11 @@ async fn the_image_alone_serves_the_embedded_default_from_its_state_directory() 
         assert!(container.state().join(file).exists(), "{file} in the state directory");
     }
     container.assert_state_owned();
-    tokio::task::block_in_place(|| engine.stop());
+    tokio::task::block_in_place(|| {
+        assert!(container.healthy(), "HEALTHCHECK passes on a ready engine");
+        engine.stop();
+        assert!(!container.healthy(), "and fails once it is gone");
+    });
     container.assert_json_log();
 }
 
