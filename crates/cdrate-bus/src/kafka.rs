@@ -335,7 +335,7 @@ impl KafkaBus {
             // so an idle probe's queue does not grow; no subscription, so
             // it never returns a message.
             let _ = probe.poll(Duration::ZERO);
-            lag_blocking(&probe, &topic)
+            progress_blocking(&*probe, &topic).map(|p| p.lag)
         })
         .await
         .map_err(|e| BusError::Kafka(format!("lag task failed: {e}")))?
@@ -544,10 +544,6 @@ fn to_delivery(message: &BorrowedMessage<'_>) -> Delivery {
             .unwrap_or_default(),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
     }
-}
-
-fn lag_blocking(probe: &BaseConsumer<LogContext>, topic: &str) -> Result<u64, BusError> {
-    progress_blocking(probe, topic).map(|p| p.lag)
 }
 
 /// Where a group stands on a topic.

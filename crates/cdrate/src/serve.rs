@@ -101,11 +101,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &tracker,
     );
     let worker_cancel = cancel.child_token();
-    for n in 0..if config.rating.enabled {
+    let workers = if config.rating.enabled {
         config.rating.workers
     } else {
         0
-    } {
+    };
+    for n in 0..workers {
         let (store, bus, names, rating, metrics, token) = (
             store.clone(),
             bus.clone(),
